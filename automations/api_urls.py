@@ -1,0 +1,3 @@
+"""Automation API routes (Prefect's paths). Mounted under /api/."""
+
+urlpatterns: list = []

@@ -1,0 +1,39 @@
+"""ASGI entry point (daphne): Django for HTTP, Channels for websockets.
+
+Two kinds of websocket:
+- `/api/events/...` speak Prefect's protocol. Prefect clients send no Origin header, so these
+  authenticate themselves (Authorization header or the protocol's `auth` message).
+- `/ws/...` are the browser's: session login plus the allowed-hosts Origin check.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventsui.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from eventsui.routing import api_websocket_urlpatterns, browser_websocket_urlpatterns  # noqa: E402
+
+
+def websocket_application():
+    return URLRouter(
+        [
+            *api_websocket_urlpatterns,
+            path(
+                "ws/",
+                AllowedHostsOriginValidator(
+                    AuthMiddlewareStack(URLRouter(browser_websocket_urlpatterns))
+                ),
+            ),
+        ]
+    )
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application()})

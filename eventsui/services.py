@@ -1,0 +1,237 @@
+"""Writes to the event store: every event enters through `ingest_events`.
+
+It de-duplicates by id, stores a whole batch in one transaction (the events and one row per
+resource), and only after the commit publishes the stored events to the live feed. Views and
+consumers call it; they hold no storage logic of their own.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connection, transaction
+from pydantic_core import to_json
+
+from eventsui import live, schemas
+from eventsui.models import Event, EventResource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One event, serialized once: the JSON pieces feed both the database and the feed."""
+
+    id: UUID
+    occurred: datetime
+    received: datetime
+    event: str
+    resource_id: str
+    resource_json: str
+    related_json: str
+    payload_json: str
+    follows: UUID | None
+    source: schemas.Event
+
+    def received_json(self) -> str:
+        """The event as Prefect's ReceivedEvent JSON, assembled from the stored pieces."""
+        follows = f'"{self.follows}"' if self.follows else "null"
+        return (
+            f'{{"id":"{self.id}","occurred":"{_iso(self.occurred)}",'
+            f'"received":"{_iso(self.received)}","event":{to_json(self.event).decode()},'
+            f'"resource":{self.resource_json},"related":{self.related_json},'
+            f'"payload":{self.payload_json},"follows":{follows}}}'
+        )
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _rows(events: Sequence[schemas.Event], received: datetime) -> list[_Row]:
+    seen: set[UUID] = set()
+    rows = []
+    for event in events:
+        if event.id in seen:  # a batch may repeat an id: the first one wins
+            continue
+        seen.add(event.id)
+        rows.append(
+            _Row(
+                id=event.id,
+                occurred=event.occurred,
+                received=received,
+                event=event.event,
+                resource_id=event.resource.id,
+                resource_json=to_json(event.resource.root).decode(),
+                related_json=to_json([r.root for r in event.related]).decode(),
+                payload_json=to_json(event.payload).decode(),
+                follows=event.follows,
+                source=event,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    received: int
+    stored: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.stored
+
+
+def ingest_events(
+    events: Sequence[schemas.Event], *, received: datetime | None = None, publish: bool = True
+) -> IngestResult:
+    """Store validated events; ignore ones already stored; publish the new ones on commit."""
+    if not events:
+        return IngestResult(received=0, stored=0)
+    rows = _rows(events, received or schemas.now_utc())
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            stored = _store_postgresql(rows)
+        else:
+            stored = _store_portable(rows)
+        if publish and stored:
+            payloads = [row.received_json() for row in stored]
+            transaction.on_commit(lambda: live.publish(payloads))
+    return IngestResult(received=len(events), stored=len(stored))
+
+
+_INSERT_EVENTS = """
+INSERT INTO events (id, occurred, received, event, resource_id, resource, related, payload, follows)
+SELECT t.id, t.occurred, t.received, t.event, t.resource_id,
+       t.resource::jsonb, t.related::jsonb, t.payload::jsonb, t.follows
+FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::text[], %s::uuid[])
+     AS t(id, occurred, received, event, resource_id, resource, related, payload, follows)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+
+def _store_postgresql(rows: list[_Row]) -> list[_Row]:
+    """One INSERT .. ON CONFLICT for the events, then COPY for the resources of new ones."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_EVENTS,
+            [
+                [r.id for r in rows],
+                [r.occurred for r in rows],
+                [r.received for r in rows],
+                [r.event for r in rows],
+                [r.resource_id for r in rows],
+                [r.resource_json for r in rows],
+                [r.related_json for r in rows],
+                [r.payload_json for r in rows],
+                [r.follows for r in rows],
+            ],
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+        stored = [r for r in rows if r.id in inserted]
+        if not stored:
+            return stored
+        raw = cursor.cursor  # the psycopg cursor, for COPY
+        with raw.copy(
+            "COPY event_resources (event_id, position, occurred, resource_id, role, labels) "
+            "FROM STDIN"
+        ) as copy:
+            copy.write(_resource_copy_text(stored))
+    return stored
+
+
+def _copy_escape(value: str) -> str:
+    # COPY text format: backslash, tab, newline and carriage return must be escaped.
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+def _resource_copy_text(rows: list[_Row]) -> str:
+    out = io.StringIO()
+    write = out.write
+    for row in rows:
+        occurred = row.occurred.isoformat()
+        event_id = str(row.id)
+        write(
+            f"{event_id}\t0\t{occurred}\t{_copy_escape(row.resource_id)}\t\t"
+            f"{_copy_escape(row.resource_json)}\n"
+        )
+        for position, related in enumerate(row.source.related, start=1):
+            write(
+                f"{event_id}\t{position}\t{occurred}\t{_copy_escape(related.id)}\t"
+                f"{_copy_escape(related.role)}\t{_copy_escape(to_json(related.root).decode())}\n"
+            )
+    return out.getvalue()
+
+
+def _store_portable(rows: list[_Row]) -> list[_Row]:
+    """The ORM path (SQLite): writes are serialized there, so a lookup of existing ids inside
+    the transaction is enough to skip duplicates."""
+    existing = set(
+        Event.objects.filter(id__in=[r.id for r in rows]).values_list("id", flat=True)
+    )
+    stored = [r for r in rows if r.id not in existing]
+    Event.objects.bulk_create(
+        [
+            Event(
+                id=r.id,
+                occurred=r.occurred,
+                received=r.received,
+                event=r.event,
+                resource_id=r.resource_id,
+                resource=r.source.resource.root,
+                related=[rel.root for rel in r.source.related],
+                payload=r.source.payload,
+                follows=r.follows,
+            )
+            for r in stored
+        ],
+        batch_size=500,
+    )
+    EventResource.objects.bulk_create(
+        [
+            EventResource(
+                event_id=r.id,
+                position=position,
+                occurred=r.occurred,
+                resource_id=resource.id,
+                role=resource.root.get(schemas.RESOURCE_ROLE, "") if position else "",
+                labels=resource.root,
+            )
+            for r in stored
+            for position, resource in enumerate(r.source.involved_resources)
+        ],
+        batch_size=500,
+    )
+    return stored
+
+
+def delete_events_before(cutoff: datetime, *, batch_size: int = 5000) -> int:
+    """Delete one bounded batch of events older than `cutoff`, with their resource rows.
+
+    Returns how many events were deleted; callers loop until it returns 0.
+    """
+    with transaction.atomic():
+        ids = list(
+            Event.objects.filter(occurred__lt=cutoff)
+            .order_by("occurred")
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            return 0
+        EventResource.objects.filter(event_id__in=ids).delete()
+        Event.objects.filter(id__in=ids).delete()
+    return len(ids)

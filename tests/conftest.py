@@ -1,0 +1,78 @@
+"""Shared fixtures: a few fixed personas and authenticated API clients."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rest_framework.test import APIClient
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    return django_user_model.objects.create_user("viewer", password=PASSWORD)
+
+
+@pytest.fixture
+def admin(django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+
+
+def basic_header(username: str, password: str = PASSWORD) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def api(viewer) -> APIClient:
+    """An API client sending HTTP Basic credentials, as PREFECT_API_AUTH_STRING does."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=basic_header(viewer.username))
+    return client
+
+
+@pytest.fixture
+def anonymous_api() -> APIClient:
+    return APIClient()
+
+
+def make_event(
+    name: str = "prefect.worker.started",
+    *,
+    resource_id: str | None = None,
+    related: list[dict] | None = None,
+    occurred: datetime | None = None,
+    payload: dict | None = None,
+    **extra,
+) -> dict:
+    """A valid event as a client would send it (JSON-ready)."""
+    event = {
+        "id": str(uuid.uuid4()),
+        "occurred": (occurred or datetime.now(UTC)).isoformat(),
+        "event": name,
+        "resource": {
+            "prefect.resource.id": resource_id or "prefect.worker.process.alpha",
+            "prefect.resource.name": "alpha",
+        },
+        "related": related if related is not None else [],
+        "payload": payload or {},
+    }
+    event.update(extra)
+    return event
+
+
+def related(role: str, resource_id: str, **labels) -> dict:
+    return {"prefect.resource.id": resource_id, "prefect.resource.role": role, **labels}
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def minutes_ago(now):
+    return lambda n: now - timedelta(minutes=n)
