@@ -6,17 +6,24 @@ answer. Authentication (API token, Basic, or a browser session) comes from REST_
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from pydantic import ValidationError
+from django.core import signing
+from django.http import HttpResponse
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import to_json
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventsui import schemas, services
+from eventsui import queries, schemas, services
 from eventsui.api_errors import validation_response
 from eventsui.errors import field_path, message_for
+from eventsui.filters import EventFilter
 
 EVENT_EXAMPLE = {
     "occurred": "2024-05-01T12:00:00Z",
@@ -90,3 +97,135 @@ class HealthView(APIView):
     @extend_schema(responses={200: {"type": "boolean"}}, operation_id="health")
     def get(self, request: Request) -> Response:
         return Response(True)
+
+
+def _parse(model, data, *, loc_prefix=()):
+    """Validate request data with a schema model; (value, None) or (None, 422 response)."""
+    try:
+        return model.model_validate(data), None
+    except ValidationError as exc:
+        return None, validation_response(exc, loc_prefix=loc_prefix)
+
+
+class FilterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: EventFilter | None = None
+    limit: int = Field(default=queries.PAGE_SIZE, ge=0, le=queries.PAGE_MAX)
+
+
+class CountRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: EventFilter = Field(default_factory=EventFilter)
+    time_unit: queries.TimeUnit = queries.TimeUnit.day
+    time_interval: float = Field(default=1.0, ge=0.01)
+
+
+def _page_response(request: Request, filter: EventFilter, limit: int, page: queries.Page,
+                   total: int, estimate: bool) -> Response:
+    next_page = None
+    if page.next is not None:
+        token = queries.make_page_token(filter, limit, page.next, total, estimate)
+        next_page = request.build_absolute_uri(
+            reverse("api-events-next") + "?" + urlencode({"page-token": token})
+        )
+    body = (
+        '{"events":['
+        + ",".join(serialize_event(e) for e in page.events)
+        + f'],"total":{total},"total_is_estimate":{"true" if estimate else "false"},'
+        + '"next_page":' + (to_json(next_page).decode() if next_page else "null") + "}"
+    )
+    return HttpResponse(body, content_type="application/json")
+
+
+def serialize_event(event) -> str:
+    """A stored event as Prefect's ReceivedEvent JSON."""
+    return to_json(
+        {
+            "id": event.id,
+            "occurred": event.occurred,
+            "received": event.received,
+            "event": event.event,
+            "resource": event.resource,
+            "related": event.related,
+            "payload": event.payload,
+            "follows": event.follows,
+        }
+    ).decode()
+
+
+class EventsFilterView(APIView):
+    """POST /api/events/filter: the first page of events matching a Prefect EventFilter."""
+
+    @extend_schema(
+        operation_id="events_filter",
+        request={"application/json": {"type": "object", "properties": {
+            "filter": {"type": "object", "description": "Prefect's EventFilter"},
+            "limit": {"type": "integer", "minimum": 0, "maximum": queries.PAGE_MAX},
+        }}},
+        responses={200: OpenApiResponse(description="{events, total, next_page}")},
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data if request.body else {}
+        parsed, error = _parse(FilterRequest, data)
+        if error:
+            return error
+        filter = parsed.filter or EventFilter()
+        page = queries.page_events(filter, parsed.limit)
+        total, estimate = queries.total(filter)
+        return _page_response(request, filter, parsed.limit, page, total, estimate)
+
+
+class EventsFilterNextView(APIView):
+    """GET /api/events/filter/next?page-token=...: the page after a previous one."""
+
+    @extend_schema(
+        operation_id="events_filter_next",
+        parameters=[OpenApiParameter("page-token", str, required=True)],
+        responses={200: OpenApiResponse(description="{events, total, next_page}"),
+                   403: OpenApiResponse(description="Tampered or expired page token")},
+    )
+    def get(self, request: Request) -> Response:
+        token = request.query_params.get("page-token", "")
+        try:
+            filter, limit, cursor, total, estimate = queries.read_page_token(token)
+        except (signing.BadSignature, ValueError, KeyError, ValidationError):
+            return Response({"detail": "Invalid or expired page token."}, status=403)
+        page = queries.page_events(filter, limit, after=cursor)
+        return _page_response(request, filter, limit, page, total, estimate)
+
+
+class EventsCountByView(APIView):
+    """POST /api/events/count-by/{day|time|event|resource}."""
+
+    @extend_schema(
+        operation_id="events_count_by",
+        request={"application/json": {"type": "object", "properties": {
+            "filter": {"type": "object"},
+            "time_unit": {"type": "string", "enum": [u.value for u in queries.TimeUnit]},
+            "time_interval": {"type": "number", "minimum": 0.01},
+        }}},
+        responses={200: OpenApiResponse(description="[{value, label, count, start_time, end_time}]"),
+                   422: OpenApiResponse(description="Bad filter, or too many buckets")},
+    )
+    def post(self, request: Request, countable: str) -> Response:
+        try:
+            countable_ = queries.Countable(countable)
+        except ValueError:
+            return Response(
+                {"detail": f"Cannot count by {countable!r}; use day, time, event or resource.",
+                 "errors": [{"field": "countable", "type": "enum", "msg": "Choose one of: day, time, event, resource."}]},
+                status=422,
+            )
+        parsed, error = _parse(CountRequest, request.data if request.body else {})
+        if error:
+            return error
+        try:
+            counts = queries.count_by(parsed.filter, countable_, parsed.time_unit, parsed.time_interval)
+        except queries.InvalidCountParameters as exc:
+            return Response(
+                {"detail": str(exc), "errors": [{"field": "time_interval", "type": "too_many_buckets", "msg": str(exc)}]},
+                status=422,
+            )
+        return HttpResponse(to_json(counts), content_type="application/json")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -300,7 +300,7 @@ class EventTextFilter(_Filter):
         return q
 
 
-class EventOrder(str, Enum):
+class EventOrder(StrEnum):
     ASC = "ASC"
     DESC = "DESC"
 

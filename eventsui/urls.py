@@ -7,6 +7,9 @@ from eventsui import api
 
 api_patterns = [
     path("events", api.EventsCreateView.as_view(), name="api-events"),
+    path("events/filter", api.EventsFilterView.as_view(), name="api-events-filter"),
+    path("events/filter/next", api.EventsFilterNextView.as_view(), name="api-events-next"),
+    path("events/count-by/<str:countable>", api.EventsCountByView.as_view(), name="api-events-count"),
     path("admin/version", api.VersionView.as_view(), name="api-version"),
     path("health", api.HealthView.as_view(), name="api-health"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -12,6 +12,12 @@ from rest_framework.test import APIClient
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def viewer(django_user_model):
     return django_user_model.objects.create_user("viewer", password=PASSWORD)

@@ -1,0 +1,299 @@
+"""Reads of the event store: keyset pages, totals and count-by.
+
+Pages are keyset (cursor) based on (occurred, id) in the filter's order, never OFFSET, with a
+hard page cap. Totals are exact up to TOTAL_EXACT_LIMIT matches and the planner's estimate
+beyond, so a page never pays for a COUNT(*) over millions of rows. The API, the feed page
+and the live feed's gap fill all read through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from django.core import signing
+from django.db import connection
+from django.db.models import Count, FloatField, Max, Min, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KT
+
+from eventsui.filters import EventFilter, EventOrder
+from eventsui.models import Event
+
+PAGE_SIZE = 50
+PAGE_MAX = 200
+TOTAL_EXACT_LIMIT = 10_000
+MAX_BUCKETS = 1000
+# All time is cut into buckets counted from this instant (as Prefect does), so the same
+# bucket has the same index in every query.
+PIVOT = datetime(2024, 4, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a result list: the (occurred, id) of the last event already seen."""
+
+    occurred: datetime
+    id: UUID
+
+    def encode(self) -> str:
+        raw = f"{self.occurred.isoformat()}|{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        """Raises ValueError on anything that is not a cursor we made."""
+        try:
+            padded = value + "=" * (-len(value) % 4)
+            occurred, _, id_ = base64.urlsafe_b64decode(padded).decode().partition("|")
+            parsed = datetime.fromisoformat(occurred)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return cls(parsed, UUID(id_))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError("not a valid cursor") from exc
+
+    @classmethod
+    def of(cls, event: Event) -> Cursor:
+        return cls(event.occurred, event.id)
+
+
+@dataclass
+class Page:
+    events: list[Event]
+    next: Cursor | None
+
+
+def page_events(filter: EventFilter, limit: int = PAGE_SIZE, after: Cursor | None = None) -> Page:
+    """One page of matching events in the filter's order, after `after` if given."""
+    limit = max(0, min(limit, PAGE_MAX))
+    queryset = filter.apply()
+    if after is not None:
+        queryset = filter.after_cursor(queryset, after.occurred, after.id)
+    events = list(queryset[: limit + 1])
+    more = len(events) > limit
+    events = events[:limit]
+    return Page(events=events, next=Cursor.of(events[-1]) if more and events else None)
+
+
+def total(filter: EventFilter) -> tuple[int, bool]:
+    """(count, is_estimate): exact up to TOTAL_EXACT_LIMIT, the planner's estimate beyond."""
+    queryset = filter.apply().order_by()
+    capped = queryset.values("id")[: TOTAL_EXACT_LIMIT + 1]
+    count = _count_capped(capped)
+    if count <= TOTAL_EXACT_LIMIT:
+        return count, False
+    if connection.vendor == "postgresql":
+        sql, params = queryset.values("id").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        return max(estimate, TOTAL_EXACT_LIMIT + 1), True
+    return queryset.count(), False
+
+
+def _count_capped(capped: QuerySet) -> int:
+    sql, params = capped.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({sql}) AS capped", params)
+        return cursor.fetchone()[0]
+
+
+# -- page tokens (GET /api/events/filter/next) ---------------------------------------------
+
+_TOKEN_SALT = "eventsui.events.page"
+TOKEN_MAX_AGE = 60 * 60
+
+
+def make_page_token(filter: EventFilter, limit: int, cursor: Cursor, total_: int, estimate: bool) -> str:
+    return signing.dumps(
+        {
+            "f": filter.model_dump(mode="json", exclude_defaults=False),
+            "l": limit,
+            "c": cursor.encode(),
+            "t": total_,
+            "e": estimate,
+        },
+        salt=_TOKEN_SALT,
+        compress=True,
+    )
+
+
+def read_page_token(token: str) -> tuple[EventFilter, int, Cursor, int, bool]:
+    """Raises signing.BadSignature (tampered or expired) or ValueError."""
+    data = signing.loads(token, salt=_TOKEN_SALT, max_age=TOKEN_MAX_AGE)
+    return (
+        EventFilter.model_validate(data["f"]),
+        int(data["l"]),
+        Cursor.decode(data["c"]),
+        int(data["t"]),
+        bool(data.get("e", False)),
+    )
+
+
+# -- count-by ----------------------------------------------------------------------------
+
+
+class TimeUnit(StrEnum):
+    week = "week"
+    day = "day"
+    hour = "hour"
+    minute = "minute"
+    second = "second"
+
+    def delta(self, interval: float) -> timedelta:
+        seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}[self.value]
+        return timedelta(seconds=seconds * interval)
+
+
+class Countable(StrEnum):
+    day = "day"
+    time = "time"
+    event = "event"
+    resource = "resource"
+
+
+class InvalidCountParameters(ValueError):
+    pass
+
+
+def _window(filter: EventFilter) -> tuple[datetime, datetime]:
+    since = filter.occurred.since
+    until = filter.occurred.until or datetime.now(UTC)
+    return since, until
+
+
+def bucket_count(since: datetime, until: datetime, unit: TimeUnit, interval: float) -> int:
+    delta = unit.delta(interval)
+    first = math.floor((since - PIVOT) / delta)
+    last = math.floor((until - PIVOT) / delta)
+    return last - first + 1
+
+
+def validate_buckets(filter: EventFilter, unit: TimeUnit, interval: float) -> None:
+    if interval < 0.01:
+        raise InvalidCountParameters("The minimum interval is 0.01")
+    since, until = _window(filter)
+    if until < since:
+        raise InvalidCountParameters("occurred.until must not be before occurred.since")
+    buckets = bucket_count(since, until, unit, interval)
+    if buckets > MAX_BUCKETS:
+        raise InvalidCountParameters(
+            f"The given interval would create {buckets} buckets, which is too many. Please "
+            f"increase the interval or reduce the time range to produce {MAX_BUCKETS} "
+            "buckets or fewer."
+        )
+
+
+def choose_time_unit(since: datetime, until: datetime, target: int = 60) -> tuple[TimeUnit, float]:
+    """A readable (unit, interval) giving roughly `target` buckets (never more than 120)."""
+    span = max((until - since).total_seconds(), 1.0)
+    steps = [
+        (TimeUnit.second, 1), (TimeUnit.second, 5), (TimeUnit.second, 15), (TimeUnit.second, 30),
+        (TimeUnit.minute, 1), (TimeUnit.minute, 5), (TimeUnit.minute, 15), (TimeUnit.minute, 30),
+        (TimeUnit.hour, 1), (TimeUnit.hour, 3), (TimeUnit.hour, 6), (TimeUnit.hour, 12),
+        (TimeUnit.day, 1), (TimeUnit.week, 1), (TimeUnit.week, 4), (TimeUnit.week, 13),
+    ]
+    for unit, interval in steps:
+        if span / unit.delta(interval).total_seconds() <= target * 2:
+            return unit, float(interval)
+    return TimeUnit.week, float(math.ceil(span / (604800 * target)))
+
+
+def _bucket_expression(seconds: float) -> RawSQL:
+    if connection.vendor == "postgresql":
+        return RawSQL(
+            "floor(extract(epoch from (events.occurred - %s::timestamptz)) / %s)",
+            [PIVOT, seconds],
+            output_field=FloatField(),
+        )
+    pivot = PIVOT.timestamp()
+    return RawSQL(
+        "((julianday(events.occurred) - 2440587.5) * 86400.0 - %s) / %s",
+        [pivot, seconds],
+        output_field=FloatField(),
+    )
+
+
+def count_by_time(filter: EventFilter, time_unit: TimeUnit | str, time_interval: float = 1.0) -> list[dict[str, Any]]:
+    """Event counts per time bucket over the filter's range, zero-filled."""
+    unit = TimeUnit(time_unit)
+    validate_buckets(filter, unit, time_interval)
+    delta = unit.delta(time_interval)
+    seconds = delta.total_seconds()
+    since, until = _window(filter)
+    rows = (
+        filter.apply()
+        .order_by()
+        .annotate(bucket=_bucket_expression(seconds))
+        .values("bucket")
+        .annotate(n=Count("*"))
+    )
+    counts: dict[int, int] = {}
+    for row in rows:
+        index = math.floor(row["bucket"])  # SQLite returns a fraction: floor it here
+        counts[index] = counts.get(index, 0) + row["n"]
+    first = math.floor((since - PIVOT) / delta)
+    last = math.floor((until - PIVOT) / delta)
+    out = []
+    for index in range(first, last + 1):
+        start = PIVOT + delta * index
+        out.append(
+            {
+                "value": str(index),
+                "label": start.isoformat().replace("+00:00", "Z"),
+                "count": counts.get(index, 0),
+                "start_time": start,
+                "end_time": start + delta - timedelta(microseconds=1),
+            }
+        )
+    return out
+
+
+def count_by_value(filter: EventFilter, countable: Countable, limit: int = 1000) -> list[dict[str, Any]]:
+    """Counts per event name or per primary resource, most frequent first."""
+    field = "event" if countable == Countable.event else "resource_id"
+    rows = (
+        filter.apply()
+        .order_by()
+        .values(field)
+        .annotate(count=Count("*"), start_time=Min("occurred"), end_time=Max("occurred"),
+                  label=Max(KT("resource__prefect.resource.name")) if field == "resource_id" else Max("event"))
+        .order_by("-count", field)[:limit]
+    )
+    return [
+        {
+            "value": row[field],
+            "label": row["label"] or row[field],
+            "count": row["count"],
+            "start_time": row["start_time"],
+            "end_time": row["end_time"],
+        }
+        for row in rows
+    ]
+
+
+def count_by(filter: EventFilter, countable: Countable | str, time_unit: TimeUnit | str = TimeUnit.day,
+             time_interval: float = 1.0) -> list[dict[str, Any]]:
+    countable = Countable(countable)
+    if countable == Countable.day:
+        return count_by_time(filter, TimeUnit.day, 1.0)
+    if countable == Countable.time:
+        return count_by_time(filter, time_unit, time_interval)
+    return count_by_value(filter, countable)
+
+
+__all__ = [
+    "Cursor", "Page", "page_events", "total", "make_page_token", "read_page_token",
+    "TimeUnit", "Countable", "InvalidCountParameters", "count_by", "count_by_time",
+    "choose_time_unit", "EventOrder", "PAGE_SIZE", "PAGE_MAX",
+]
