@@ -17,17 +17,22 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from eventsui import daphne_pings  # noqa: E402
 from eventsui.routing import api_websocket_urlpatterns, browser_websocket_urlpatterns  # noqa: E402
+
+daphne_pings.install()
 
 
 def websocket_application():
     return URLRouter(
         [
             *api_websocket_urlpatterns,
-            path(
-                "ws/",
+            # A regex prefix: channels only treats path("ws/") as a prefix when its callback is
+            # a bare URLRouter, and here the router is wrapped in the origin and auth checks.
+            re_path(
+                r"^ws/",
                 AllowedHostsOriginValidator(
                     AuthMiddlewareStack(URLRouter(browser_websocket_urlpatterns))
                 ),

@@ -1,0 +1,508 @@
+/* The event feed: live rows over a websocket, gap fill by cursor, older pages, histogram.
+ *
+ * Rows arrive as data (see eventsui/feed_rows.py) and are built with DOM APIs and
+ * textContent only: no event value is ever parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  var configNode = document.getElementById("feed-config");
+  if (!configNode) return;
+  var config = JSON.parse(configNode.textContent);
+  var list = document.getElementById("feed-list");
+  var query = config.query || "";
+  var MAX_ROWS = 1000;       // rows kept in the page; older ones are trimmed (and reloadable)
+  var MAX_PENDING = 1000;    // rows held while paused before we fall back to a refill
+
+  // -- helpers ---------------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function withParam(name, value) {
+    var params = new URLSearchParams(query);
+    params.append(name, value);
+    return "?" + params.toString();
+  }
+
+  function url(base, extra) {
+    var params = new URLSearchParams(query);
+    Object.keys(extra || {}).forEach(function (k) { params.set(k, extra[k]); });
+    var qs = params.toString();
+    return base + (qs ? "?" + qs : "");
+  }
+
+  function relative(iso) {
+    var seconds = (Date.now() - Date.parse(iso)) / 1000;
+    var future = seconds < 0;
+    seconds = Math.abs(seconds);
+    var text;
+    if (seconds < 45) text = Math.floor(seconds) + " s";
+    else if (seconds < 45 * 60) text = Math.round(seconds / 60) + " min";
+    else if (seconds < 36 * 3600) text = Math.round(seconds / 3600) + " h";
+    else text = Math.round(seconds / 86400) + " d";
+    return future ? "in " + text : text + " ago";
+  }
+
+  function refreshTimes() {
+    var nodes = document.querySelectorAll("time[datetime]");
+    for (var i = 0; i < nodes.length; i++) {
+      nodes[i].textContent = relative(nodes[i].getAttribute("datetime"));
+    }
+  }
+  refreshTimes();
+  setInterval(refreshTimes, 15000);
+
+  // Keep shared URLs short: empty filter fields are not submitted.
+  var form = document.getElementById("filter-form");
+  if (form) {
+    form.addEventListener("submit", function () {
+      Array.prototype.forEach.call(form.elements, function (input) {
+        if (input.name && !input.value) input.disabled = true;
+      });
+    });
+    window.addEventListener("pageshow", function () {
+      Array.prototype.forEach.call(form.elements, function (input) { input.disabled = false; });
+    });
+  }
+
+  if (!list) return;  // an error page: nothing else to do
+
+  // -- rows ------------------------------------------------------------------------------
+
+  var shown = new Set();
+  var newest = null;  // {t, id, cursor} of the newest row shown
+
+  function key(row) { return { t: Date.parse(row.occurred), id: row.id, cursor: row.cursor }; }
+  function isNewer(a, b) { return a.t > b.t || (a.t === b.t && a.id > b.id); }
+
+  function noteRow(row) {
+    shown.add(row.id);
+    var k = key(row);
+    if (!newest || isNewer(k, newest)) newest = k;
+  }
+
+  Array.prototype.forEach.call(list.children, function (li) {
+    noteRow({ id: li.dataset.id, occurred: li.dataset.occurred, cursor: li.dataset.cursor });
+  });
+
+  function buildRow(row) {
+    var li = el("li", "feed-row");
+    li.dataset.id = row.id;
+    li.dataset.occurred = row.occurred;
+    li.dataset.cursor = row.cursor;
+
+    var when = el("time", "when", relative(row.occurred));
+    when.setAttribute("datetime", row.occurred);
+    when.title = row.exact;
+    li.appendChild(when);
+
+    var what = el("div", "what");
+    var line1 = el("div", "line1");
+    if (row.badge) line1.appendChild(el("span", "badge " + toneClass(row.badge.tone), row.badge.text));
+    var title = el("a", "title", row.title);
+    title.href = row.url;
+    line1.appendChild(title);
+    var resource = el("a", "resource");
+    resource.href = withParam("resource", row.resource.id);
+    resource.title = "Only events of " + row.resource.id;
+    if (row.resource.name) resource.appendChild(el("span", "resource-name", row.resource.name));
+    resource.appendChild(el("span", "resource-id mono", row.resource.id));
+    line1.appendChild(resource);
+    line1.appendChild(el("span", "event-name mono", row.event));
+    what.appendChild(line1);
+
+    var line2 = el("div", "line2");
+    row.related.forEach(function (chip) {
+      var a = el("a", "chip");
+      a.href = withParam("related", chip.filter);
+      a.title = "Only events related to " + chip.id + " as " + chip.role;
+      a.appendChild(el("span", "role", chip.role));
+      a.appendChild(document.createTextNode(chip.text));
+      line2.appendChild(a);
+    });
+    if (row.more_related) line2.appendChild(el("span", "chip more", "+" + row.more_related));
+    if (row.preview) line2.appendChild(el("span", "preview mono", row.preview));
+    what.appendChild(line2);
+    li.appendChild(what);
+    return li;
+  }
+
+  function toneClass(tone) {
+    return /^(ok|bad|warn|info|neutral)$/.test(tone) ? tone : "neutral";
+  }
+
+  function hideEmpty() {
+    var empty = document.getElementById("empty-state");
+    if (empty) empty.hidden = true;
+    list.classList.remove("is-empty");
+  }
+
+  /* Insert rows at their place in newest-first order (almost always the top). */
+  function insertRows(rows, fresh) {
+    var added = 0;
+    rows.forEach(function (row) {
+      if (shown.has(row.id)) return;
+      var node = buildRow(row);
+      if (fresh) node.classList.add("fresh");
+      var k = key(row);
+      var before = list.firstElementChild;
+      while (before) {
+        var other = { t: Date.parse(before.dataset.occurred), id: before.dataset.id };
+        if (isNewer(k, other)) break;
+        before = before.nextElementSibling;
+      }
+      list.insertBefore(node, before);
+      noteRow(row);
+      bumpHistogram(row.occurred);
+      added++;
+    });
+    if (added) hideEmpty();
+    trim();
+    return added;
+  }
+
+  function appendOlder(rows) {
+    rows.forEach(function (row) {
+      if (shown.has(row.id)) return;
+      list.appendChild(buildRow(row));
+      noteRow(row);
+    });
+    if (rows.length) hideEmpty();
+  }
+
+  function trim() {
+    var removed = false;
+    while (list.children.length > MAX_ROWS) {
+      var last = list.lastElementChild;
+      shown.delete(last.dataset.id);
+      list.removeChild(last);
+      removed = true;
+    }
+    if (removed) setOlder(true);
+  }
+
+  // -- older events (infinite scroll) ----------------------------------------------------
+
+  var older = document.getElementById("older");
+  var hasOlder = !!config.next;
+  var loadingOlder = false;
+
+  function setOlder(more) {
+    hasOlder = more;
+    if (!older) return;
+    older.textContent = "";
+    if (more) {
+      var button = el("button", "button", "Older events");
+      button.type = "button";
+      button.id = "older-link";
+      button.addEventListener("click", loadOlder);
+      older.appendChild(button);
+    } else if (list.children.length) {
+      older.appendChild(el("span", "muted small", "That's everything in this time range."));
+    }
+  }
+
+  function loadOlder() {
+    if (loadingOlder || !hasOlder) return;
+    var last = list.lastElementChild;
+    if (!last) return;
+    loadingOlder = true;
+    older.textContent = "";
+    older.appendChild(el("span", "muted small", "Loading older events…"));
+    fetchJSON(url(config.rows_url, { before: last.dataset.cursor }))
+      .then(function (data) {
+        appendOlder(data.rows);
+        setOlder(!!data.next);
+      })
+      .catch(function () {
+        older.textContent = "";
+        older.appendChild(el("span", "form-error", "Could not load older events. "));
+        var retry = el("button", "button", "Try again");
+        retry.type = "button";
+        retry.addEventListener("click", loadOlder);
+        older.appendChild(retry);
+      })
+      .then(function () { loadingOlder = false; });
+  }
+
+  if (older && hasOlder) {
+    setOlder(true);
+    if ("IntersectionObserver" in window) {
+      new IntersectionObserver(function (entries) {
+        if (entries[0].isIntersecting) loadOlder();
+      }, { rootMargin: "400px" }).observe(older);
+    }
+  }
+
+  function fetchJSON(target) {
+    return fetch(target, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      });
+  }
+
+  // -- banner ----------------------------------------------------------------------------
+
+  var banner = document.getElementById("feed-banner");
+  function showBanner(text, withReload) {
+    if (!banner) return;
+    banner.textContent = "";
+    banner.appendChild(el("span", null, text));
+    if (withReload) {
+      var a = el("a", null, " Reload");
+      a.href = location.href;
+      banner.appendChild(a);
+    }
+    banner.hidden = false;
+  }
+
+  // -- live ------------------------------------------------------------------------------
+
+  var statusNode = document.getElementById("live-status");
+  var toggle = document.getElementById("live-toggle");
+  var pendingButton = document.getElementById("live-pending");
+  var paused = false;
+  var pending = [];
+  var pendingOverflow = false;
+  var filling = false;
+  var heldDuringFill = [];
+  var socket = null;
+  var retryDelay = 1000;
+
+  function setStatus(state, text) {
+    if (!statusNode) return;
+    statusNode.className = "live-status " + state;
+    statusNode.querySelector(".text").textContent = text;
+  }
+
+  function updatePending() {
+    if (!pendingButton) return;
+    var n = pending.length;
+    pendingButton.hidden = !paused || (n === 0 && !pendingOverflow);
+    pendingButton.textContent = (pendingOverflow ? MAX_PENDING + "+" : n) + " new event" + (n === 1 && !pendingOverflow ? "" : "s") + " waiting";
+  }
+
+  function receiveRows(rows) {
+    if (filling) { Array.prototype.push.apply(heldDuringFill, rows); return; }
+    if (paused) {
+      rows.forEach(function (row) {
+        if (pending.length < MAX_PENDING) pending.push(row);
+        else pendingOverflow = true;
+      });
+      updatePending();
+      return;
+    }
+    insertRows(rows, true);
+  }
+
+  /* Fetch what the page missed: events after the newest row shown, through the same filter. */
+  function fillGap() {
+    if (filling) return;
+    filling = true;
+    var done = function () {
+      filling = false;
+      var held = heldDuringFill;
+      heldDuringFill = [];
+      receiveRows(held);
+    };
+    var request = newest
+      ? fetchJSON(url(config.rows_url, { after: newest.cursor })).then(function (data) {
+          if (paused) { Array.prototype.push.apply(heldDuringFill, data.rows); }
+          else insertRows(data.rows, true);
+          if (data.next) {
+            // Too many to replay in order: show the newest and say that some are skipped.
+            return fetchJSON(url(config.rows_url, {})).then(function (latest) {
+              insertRows(latest.rows, true);
+              showBanner("Many events arrived while this page was disconnected; some are not shown.", true);
+            });
+          }
+        })
+      : fetchJSON(url(config.rows_url, {})).then(function (data) { insertRows(data.rows, true); });
+    request.then(done, function () {
+      done();
+      showBanner("Could not fetch the events missed while disconnected.", true);
+    });
+  }
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + config.socket_path);
+    setStatus("connecting", "Connecting…");
+    socket.onopen = function () {
+      socket.send(JSON.stringify({ type: "filter", query: query }));
+    };
+    socket.onmessage = function (message) {
+      var data;
+      try { data = JSON.parse(message.data); } catch (e) { return; }
+      if (data.type === "subscribed") {
+        retryDelay = 1000;
+        setStatus(paused ? "paused" : "live", paused ? "Paused" : "Live");
+        fillGap();  // whatever arrived between rendering (or the last connection) and now
+      } else if (data.type === "events") {
+        receiveRows(data.rows);
+      } else if (data.type === "gap") {
+        fillGap();
+      } else if (data.type === "error") {
+        setStatus("error", "Live updates unavailable");
+        showBanner((data.messages || []).join(" "), false);
+      }
+    };
+    socket.onclose = function () {
+      socket = null;
+      var seconds = Math.round(retryDelay / 1000);
+      setStatus("reconnecting", "Reconnecting in " + seconds + " s…");
+      setTimeout(connect, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 15000);
+    };
+  }
+
+  function setPaused(value) {
+    paused = value;
+    if (toggle) {
+      toggle.textContent = paused ? "Resume" : "Pause";
+      toggle.setAttribute("aria-pressed", paused ? "true" : "false");
+      toggle.classList.toggle("on", paused);
+    }
+    if (socket && socket.readyState === WebSocket.OPEN) setStatus(paused ? "paused" : "live", paused ? "Paused" : "Live");
+    if (!paused) {
+      var rows = pending;
+      var overflow = pendingOverflow;
+      pending = [];
+      pendingOverflow = false;
+      insertRows(rows, true);
+      if (overflow) fillGap();
+    }
+    updatePending();
+  }
+
+  // A handle for the browser console and the browser tests: drop the socket to see a reconnect.
+  window.eventsuiFeed = { disconnect: function () { if (socket) socket.close(); } };
+
+  if (config.live) {
+    if (toggle) toggle.addEventListener("click", function () { setPaused(!paused); });
+    if (pendingButton) pendingButton.addEventListener("click", function () { setPaused(false); });
+    connect();
+  }
+
+  // -- histogram -------------------------------------------------------------------------
+
+  var histogramBody = document.getElementById("histogram-body");
+  var caption = document.getElementById("histogram-caption");
+  var histogram = null;  // {buckets, bars, max}
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function svg(tag, attrs) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    return node;
+  }
+
+  function shortTime(iso, span) {
+    var d = new Date(iso);
+    var pad = function (n) { return String(n).padStart(2, "0"); };
+    var hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+    if (span <= 36 * 3600 * 1000) return hm;
+    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + (span <= 8 * 86400 * 1000 ? " " + hm : "");
+  }
+
+  function drawHistogram(data) {
+    var buckets = data.buckets;
+    histogramBody.textContent = "";
+    var total = buckets.reduce(function (s, b) { return s + b.count; }, 0);
+    var unitText = (data.interval === 1 ? "" : data.interval + " ") + data.unit + (data.interval === 1 ? "" : "s");
+    caption.textContent = total.toLocaleString() + " event" + (total === 1 ? "" : "s") + " · per " + unitText + " (UTC)";
+    var width = 1000, height = 90, gap = buckets.length > 80 ? 1 : 2;
+    var max = Math.max.apply(null, buckets.map(function (b) { return b.count; }).concat([1]));
+    var root = svg("svg", { viewBox: "0 0 " + width + " " + (height + 18), preserveAspectRatio: "none", class: "bars", role: "img" });
+    root.setAttribute("aria-label", "Event counts over time");
+    var bw = width / Math.max(buckets.length, 1);
+    var selection = svg("rect", { class: "selection", x: 0, y: 0, width: 0, height: height });
+    var bars = buckets.map(function (b, i) {
+      var h = b.count ? Math.max(2, (b.count / max) * (height - 4)) : 0;
+      var rect = svg("rect", { x: i * bw + gap / 2, y: height - h, width: Math.max(bw - gap, 0.5), height: h, class: "bar" });
+      var hit = svg("rect", { x: i * bw, y: 0, width: bw, height: height, class: "hit" });
+      var tip = svg("title");
+      tip.textContent = b.count.toLocaleString() + " events · " + b.start.replace("T", " ").slice(0, 19) + " UTC";
+      hit.appendChild(tip);
+      hit.dataset.index = i;
+      root.appendChild(rect);
+      root.appendChild(hit);
+      return rect;
+    });
+    root.appendChild(selection);
+    var span = Date.parse(data.until) - Date.parse(data.since);
+    [0, Math.floor(buckets.length / 2), buckets.length - 1].forEach(function (i, n) {
+      if (!buckets[i]) return;
+      var label = svg("text", { x: n === 0 ? 2 : n === 1 ? width / 2 : width - 2, y: height + 14, class: "axis", "text-anchor": n === 0 ? "start" : n === 1 ? "middle" : "end" });
+      label.textContent = shortTime(buckets[i].start, span);
+      root.appendChild(label);
+    });
+    histogramBody.appendChild(root);
+    histogram = { buckets: buckets, bars: bars, max: max, height: height };
+
+    // Drag (or click) across bars to narrow the time range.
+    var start = null;
+    function indexOf(event) {
+      var box = root.getBoundingClientRect();
+      var i = Math.floor(((event.clientX - box.left) / box.width) * buckets.length);
+      return Math.max(0, Math.min(buckets.length - 1, i));
+    }
+    function paint(a, b) {
+      var lo = Math.min(a, b), hi = Math.max(a, b);
+      selection.setAttribute("x", lo * bw);
+      selection.setAttribute("width", (hi - lo + 1) * bw);
+    }
+    root.addEventListener("mousedown", function (event) {
+      start = indexOf(event);
+      paint(start, start);
+      event.preventDefault();
+    });
+    root.addEventListener("mousemove", function (event) { if (start !== null) paint(start, indexOf(event)); });
+    window.addEventListener("mouseup", function (event) {
+      if (start === null) return;
+      var end = indexOf(event);
+      var lo = Math.min(start, end), hi = Math.max(start, end);
+      start = null;
+      var params = new URLSearchParams(query);
+      params.delete("range");
+      params.set("since", buckets[lo].start.slice(0, 19));
+      params.set("until", buckets[hi].end.slice(0, 19));
+      location.search = params.toString();
+    });
+  }
+
+  function bumpHistogram(iso) {
+    if (!histogram) return;
+    var t = Date.parse(iso);
+    var buckets = histogram.buckets;
+    for (var i = buckets.length - 1; i >= 0; i--) {
+      if (t >= Date.parse(buckets[i].start) && t <= Date.parse(buckets[i].end) + 1) {
+        buckets[i].count++;
+        var h = Math.max(2, (Math.min(buckets[i].count, histogram.max) / histogram.max) * (histogram.height - 4));
+        histogram.bars[i].setAttribute("y", histogram.height - h);
+        histogram.bars[i].setAttribute("height", h);
+        return;
+      }
+    }
+  }
+
+  if (histogramBody) {
+    fetchJSON(url(config.histogram_url, {}))
+      .then(drawHistogram)
+      .catch(function () {
+        histogramBody.textContent = "";
+        caption.textContent = "";
+        var msg = el("div", "histogram-error", "Could not load event counts. ");
+        var retry = el("a", null, "Reload the page");
+        retry.href = location.href;
+        msg.appendChild(retry);
+        histogramBody.appendChild(msg);
+      });
+  }
+})();
