@@ -23,7 +23,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from pydantic import ValidationError
 
-from eventsui import auth, schemas, services
+from eventsui import auth, live, schemas, services
+from eventsui.daphne_pings import CONFIRM_PINGS
 from eventsui.errors import error_list
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class PrefectProtocolConsumer(AsyncWebsocketConsumer):
 
     user = None
     authenticated = False
+    # Answer protocol pings only after handling what came before them (see daphne_pings).
+    confirm_pings = False
 
     async def connect(self) -> None:
         authorization = header(self.scope, b"authorization")
@@ -56,7 +59,10 @@ class PrefectProtocolConsumer(AsyncWebsocketConsumer):
                 await self.close()
                 return
         subprotocol = "prefect" if "prefect" in self.scope.get("subprotocols", []) else None
-        await self.accept(subprotocol=subprotocol)
+        accept = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if self.confirm_pings:
+            accept[CONFIRM_PINGS] = True
+        await self.base_send(accept)
         self._auth_deadline = asyncio.get_running_loop().call_later(
             AUTH_TIMEOUT_SECONDS, lambda: asyncio.ensure_future(self._auth_timeout())
         )
@@ -106,6 +112,8 @@ class PrefectProtocolConsumer(AsyncWebsocketConsumer):
 class EventsInConsumer(PrefectProtocolConsumer):
     """`/api/events/in`: Prefect clients deliver events here."""
 
+    confirm_pings = True
+
     async def connect(self) -> None:
         self._buffer: list[schemas.Event] = []
         self._flush_lock = asyncio.Lock()
@@ -140,6 +148,17 @@ class EventsInConsumer(PrefectProtocolConsumer):
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._spawn_flush)
 
+    async def websocket_ping(self, message) -> None:
+        """A client's ping (see daphne_pings): answer only once everything before it is stored."""
+        await self.flush_all()
+        await self.base_send({"type": "websocket.pong", "bytes": message.get("bytes") or b""})
+
+    async def flush_all(self) -> None:
+        if self._buffer:
+            self._spawn_flush()
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
     def _queued(self) -> int:
         return len(self._buffer) + BATCH_SIZE * len(self._pending)
 
@@ -158,14 +177,16 @@ class EventsInConsumer(PrefectProtocolConsumer):
             return
         async with self._flush_lock:  # batches are stored in the order they arrived
             try:
-                await database_sync_to_async(services.ingest_events)(batch)
+                result = await database_sync_to_async(services.ingest_events)(batch, publish=False)
             except Exception:
                 logger.exception("could not store %d events; the client will resend them", len(batch))
                 await self.close(code=1011)
+                return
+        if result.payloads:
+            await live.apublish_safely(result.payloads)
 
     async def disconnect(self, code) -> None:
         await super().disconnect(code)
-        if getattr(self, "_buffer", None):
-            self._spawn_flush()
-        if getattr(self, "_pending", None):
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        if hasattr(self, "_pending"):
+            await self.flush_all()
+

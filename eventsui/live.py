@@ -32,6 +32,14 @@ async def apublish(payloads: Sequence[str]) -> None:
         await layer.group_send(EVENTS_GROUP, {"type": MESSAGE_TYPE, "events": chunk})
 
 
+async def apublish_safely(payloads: Sequence[str]) -> None:
+    """apublish, logging instead of raising: the events are stored whatever happens here."""
+    try:
+        await apublish(payloads)
+    except Exception:  # noqa: BLE001 - the store is the source of truth; the feed catches up
+        logger.exception("could not publish %d events to the live feed", len(payloads))
+
+
 def publish(payloads: Sequence[str]) -> None:
     """Send stored events (ReceivedEvent JSON strings) to every live subscriber.
 

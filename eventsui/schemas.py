@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 MAX_EVENT_NAME_LENGTH = 1024
+# A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 RESOURCE_ID = "prefect.resource.id"
 RESOURCE_ROLE = "prefect.resource.role"
 RESOURCE_NAME = "prefect.resource.name"
@@ -207,7 +209,13 @@ class Event(BaseModel):
                 "follows_self", "An event cannot follow itself: follows must name an earlier event"
             )
         limit = _max_event_bytes()
-        size = len(self.__pydantic_serializer__.to_json(self))
+        data = self.__pydantic_serializer__.to_json(self)
+        size = len(data)
+        if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+            raise PydanticCustomError(
+                "nul_character",
+                "Text in an event cannot contain the NUL character (\\u0000)",
+            )
         if size > limit:
             raise PydanticCustomError(
                 "event_too_large",

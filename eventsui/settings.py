@@ -60,6 +60,8 @@ def database_from_url(url: str | None) -> dict:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": BASE_DIR / "db.sqlite3",
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # A file, not memory: tests that start a real server process share it.
+            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
         }
     parts = urlsplit(url)
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
@@ -86,6 +88,7 @@ def database_from_url(url: str | None) -> dict:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": path,
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            "TEST": {"NAME": f"{path}.test"},
         }
     raise ImproperlyConfigured(
         f"DATABASE_URL={url!r}: unsupported scheme {parts.scheme!r} (use postgresql:// or sqlite://)"
@@ -169,6 +172,13 @@ TEMPLATES = [
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL"))}
 CHANNEL_LAYERS = {"default": channel_layer_from_url(os.environ.get("REDIS_URL"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if env_bool("EVENTSUI_TEST_SERVER", False):
+    # A server started by the test suite checks the fast hashes the tests create.
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

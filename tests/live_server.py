@@ -1,40 +1,82 @@
-"""A real daphne server process for tests that need one (HTTP and websockets)."""
+"""A real daphne server process for tests that need one (HTTP and websockets).
+
+It is started as a separate program (`daphne eventsui.asgi:application`), not forked from
+the test process: a fork inherits the test process's event loops, threads and connections,
+which breaks once async tests have run in it. It serves the test database: the same
+settings, with DATABASE_URL naming the database pytest-django created.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
+@dataclass
 class LiveServer:
     url: str
     ws_url: str
-    process: object
+    process: subprocess.Popen
+    log: Path
 
 
-def start_server(django_db_blocker) -> LiveServer:
-    from channels.testing.live import make_application
-    from daphne.testing import DaphneProcess
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-    from django.db import connections
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        name = str(db["NAME"])
+        if name == ":memory:" or "mode=memory" in name:
+            raise RuntimeError("A live server needs a file or PostgreSQL test database")
+        return f"sqlite://{name}" if name.startswith("/") else f"sqlite:///{name}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_server(django_db_blocker, *, timeout: float = 30.0) -> LiveServer:
     with django_db_blocker.unblock():
-        connections.close_all()  # the forked server must not share the parent's sockets
-        process = DaphneProcess(
-            "127.0.0.1", partial(make_application, static_wrapper=ASGIStaticFilesHandler)
-        )
-        process.daemon = True
-        process.start()
-        if not process.ready.wait(timeout=30):
-            process.terminate()
-            raise RuntimeError("daphne did not start within 30 s")
-        if process.errors.qsize():
-            raise RuntimeError(f"daphne failed: {process.errors.get()}")
-    port = process.port.value
-    return LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", process)
+        database_url = _database_url()
+    port = _free_port()
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"eventsui-test-daphne-{port}.log"
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="eventsui.settings",
+               EVENTSUI_TEST_SERVER="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventsui.asgi:application"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"daphne did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return LiveServer(url, f"ws://127.0.0.1:{port}", process, log)
 
 
 def stop_server(server: LiveServer) -> None:
     server.process.terminate()
-    server.process.join(timeout=10)
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
