@@ -3,14 +3,15 @@
 `/api/events/in` (EventsInConsumer) is what a stock Prefect client opens to deliver events:
 subprotocol `prefect`, an `auth` message answered with `auth_success`, then one event per text
 frame. The server never answers per event; the client confirms delivery with protocol pings
-(answered by daphne) and resends unconfirmed events after a reconnect, so duplicates are
-normal and ignored by the store.
+and resends unconfirmed events after a reconnect, so duplicates are normal and ignored by the
+store. Under daphne a pong is sent only once every event before the ping is stored
+(eventsui.daphne_pings), so "confirmed" means "stored".
 
-Frames are validated as they arrive and stored in batches (up to BATCH_SIZE events or
-FLUSH_SECONDS of waiting, whichever comes first) so that one connection can carry thousands of
-events per second. While a batch is being stored, reading continues into the next one; if the
-store falls behind by MAX_BUFFERED events, reading pauses, which pushes back on the client
-through TCP instead of growing memory.
+Frames are collected as they arrive and validated and stored in batches by one flusher task
+per connection (storing starts at BATCH_SIZE waiting frames or after FLUSH_SECONDS); frames
+that arrive meanwhile make the next batch, so batches grow with the load. If MAX_BUFFERED
+frames wait, reading pauses, which pushes back on the client through TCP instead of growing
+memory. A malformed frame is logged and dropped; the connection stays open.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ import asyncio
 import json
 import logging
 
+from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from pydantic import ValidationError
+from django.db import close_old_connections
 
 from eventsui import auth, live, schemas, services
 from eventsui.daphne_pings import CONFIRM_PINGS
@@ -29,9 +33,11 @@ from eventsui.errors import error_list
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
-FLUSH_SECONDS = 0.02
-MAX_BUFFERED = 5000
+BATCH_SIZE = 350  # start storing once this many frames wait...
+FLUSH_SECONDS = 0.03  # ...or once the first of them has waited this long
+MAX_BATCH = 2000  # events per transaction at most
+PARALLEL_BATCHES = 2  # batches of one connection being stored at once
+MAX_BUFFERED = 10_000  # stop reading the socket while this many wait
 AUTH_TIMEOUT_SECONDS = 10
 
 
@@ -114,11 +120,33 @@ class EventsInConsumer(PrefectProtocolConsumer):
 
     confirm_pings = True
 
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, minus what costs per frame and serves nothing here.
+
+        The stock loop races the socket against a channel-layer inbox with a fresh task per
+        message and hops to a database thread (close_old_connections) before every message;
+        at thousands of frames a second that was most of this consumer's time. This socket
+        joins no group, and its storing threads manage their own connections.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                message = await receive()
+                handler = getattr(self, get_handler_name(message), None)
+                if handler is None:
+                    raise ValueError(f"No handler for message type {message['type']}")
+                await handler(message)
+        except StopConsumer:
+            pass
+
     async def connect(self) -> None:
-        self._buffer: list[schemas.Event] = []
-        self._flush_lock = asyncio.Lock()
-        self._timer: asyncio.TimerHandle | None = None
-        self._pending: set[asyncio.Task] = set()
+        self._buffer: list[str] = []  # raw frames, validated when stored
+        self._flusher: asyncio.Task | None = None
+        self._full = asyncio.Event()  # BATCH_SIZE frames wait, or a ping wants them all now
+        self._slots = asyncio.Semaphore(PARALLEL_BATCHES)
+        self._storing: set[asyncio.Task] = set()
         self.received = 0
         self.dropped = 0
         await super().connect()
@@ -128,25 +156,15 @@ class EventsInConsumer(PrefectProtocolConsumer):
         if not self.authenticated:
             await self._handle_auth(data)
             return
-        try:
-            event = schemas.Event.model_validate_json(data)
-        except ValidationError as exc:
-            self.dropped += 1
-            errors = error_list(exc)
-            logger.warning(
-                "dropped a malformed event frame from %s: %s",
-                getattr(self.user, "username", "?"),
-                "; ".join(f"{e['field'] or 'event'}: {e['msg']}" for e in errors[:3]),
-            )
-            return
+        # Frames are validated in the storing thread, a batch at a time: the event loop only
+        # collects them (parsing here too would make the two threads fight over the GIL).
         self.received += 1
-        self._buffer.append(event)
+        self._buffer.append(data)
         if len(self._buffer) >= BATCH_SIZE:
-            task = self._spawn_flush()
-            if self._queued() >= MAX_BUFFERED:
-                await task  # the store is behind: stop reading until it catches up
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._spawn_flush)
+            self._full.set()
+        self._start_flusher()
+        if len(self._buffer) >= MAX_BUFFERED:
+            await asyncio.shield(self._flusher)  # the store is behind: stop reading for now
 
     async def websocket_ping(self, message) -> None:
         """A client's ping (see daphne_pings): answer only once everything before it is stored."""
@@ -154,39 +172,70 @@ class EventsInConsumer(PrefectProtocolConsumer):
         await self.base_send({"type": "websocket.pong", "bytes": message.get("bytes") or b""})
 
     async def flush_all(self) -> None:
-        if self._buffer:
-            self._spawn_flush()
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Return once every frame received so far is stored (or the socket was closed)."""
+        while self._buffer or self._flusher is not None or self._storing:
+            self._full.set()  # no waiting for more frames
+            self._start_flusher()
+            waiting = [*self._storing, *([self._flusher] if self._flusher else [])]
+            await asyncio.gather(*(asyncio.shield(t) for t in waiting), return_exceptions=True)
 
-    def _queued(self) -> int:
-        return len(self._buffer) + BATCH_SIZE * len(self._pending)
+    def _start_flusher(self) -> None:
+        if self._flusher is None and self._buffer:
+            self._flusher = asyncio.ensure_future(self._flush_loop())
 
-    def _spawn_flush(self) -> asyncio.Task:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._buffer = self._buffer, []
-        task = asyncio.ensure_future(self._flush(batch))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
+    async def _flush_loop(self) -> None:
+        """Hand what has arrived to the store, until nothing is waiting.
 
-    async def _flush(self, batch: list[schemas.Event]) -> None:
-        if not batch:
+        Each batch waits for BATCH_SIZE frames or FLUSH_SECONDS, whichever comes first (a
+        transaction per handful of events would cost more than the events). Up to
+        PARALLEL_BATCHES batches are stored at once, on their own connections, so PostgreSQL
+        works on one while Python validates the next; frames that arrive meanwhile join the
+        next batch, so batches grow with the load.
+        """
+        try:
+            while self._buffer:
+                if len(self._buffer) < BATCH_SIZE and not self._full.is_set():
+                    try:
+                        await asyncio.wait_for(self._full.wait(), FLUSH_SECONDS)
+                    except TimeoutError:
+                        pass
+                self._full.clear()
+                await self._slots.acquire()
+                batch, self._buffer = self._buffer[:MAX_BATCH], self._buffer[MAX_BATCH:]
+                task = asyncio.ensure_future(self._store(batch))
+                self._storing.add(task)
+                task.add_done_callback(self._storing.discard)
+        finally:
+            self._flusher = None
+
+    async def _store(self, batch: list[str]) -> None:
+        try:
+            result = await sync_to_async(self._parse_and_store, thread_sensitive=False)(batch)
+        except Exception:
+            logger.exception("could not store %d events; the client will resend them", len(batch))
+            await self.close(code=1011)
             return
-        async with self._flush_lock:  # batches are stored in the order they arrived
-            try:
-                result = await database_sync_to_async(services.ingest_events)(batch, publish=False)
-            except Exception:
-                logger.exception("could not store %d events; the client will resend them", len(batch))
-                await self.close(code=1011)
-                return
+        finally:
+            self._slots.release()
         if result.payloads:
             await live.apublish_safely(result.payloads)
 
+    def _parse_and_store(self, frames: list[str]) -> services.IngestResult:
+        events, errors = schemas.parse_frames(frames)
+        for _, exc in errors:
+            self.dropped += 1
+            logger.warning(
+                "dropped a malformed event frame from %s: %s",
+                getattr(self.user, "username", "?"),
+                "; ".join(f"{e['field'] or 'event'}: {e['msg']}" for e in error_list(exc)[:3]),
+            )
+        close_old_connections()  # what database_sync_to_async does, on a pool thread
+        try:
+            return services.ingest_events(events, publish=False)
+        finally:
+            close_old_connections()
+
     async def disconnect(self, code) -> None:
         await super().disconnect(code)
-        if hasattr(self, "_pending"):
+        if hasattr(self, "_buffer"):
             await self.flush_all()
-

@@ -65,7 +65,14 @@ def database_from_url(url: str | None) -> dict:
         }
     parts = urlsplit(url)
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
-        options = dict(parse_qsl(parts.query))
+        options: dict = dict(parse_qsl(parts.query))
+        # A pool, not persistent connections: under ASGI every request runs in a thread of
+        # its own, and per-thread persistent connections pile up until PostgreSQL refuses more.
+        options["pool"] = {
+            "min_size": 2,
+            "max_size": env_int("DATABASE_POOL_SIZE", 20, minimum=1),
+            "timeout": 30,
+        }
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ImproperlyConfigured(f"DATABASE_URL={url!r} names no database")
@@ -76,8 +83,7 @@ def database_from_url(url: str | None) -> dict:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            "CONN_MAX_AGE": 0,
             "OPTIONS": options,
             # channels' live-server tests otherwise guess a wrong test database name.
             "TEST": {"NAME": f"test_{name}"},
