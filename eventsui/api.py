@@ -141,6 +141,9 @@ def _page_response(request: Request, filter: EventFilter, limit: int, page: quer
 
 def serialize_event(event) -> str:
     """A stored event as Prefect's ReceivedEvent JSON."""
+    prepared = getattr(event, "received_json", None)  # queries.page_events(as_json=True)
+    if prepared is not None:
+        return prepared
     return to_json(
         {
             "id": event.id,
@@ -172,8 +175,8 @@ class EventsFilterView(APIView):
         if error:
             return error
         filter = parsed.filter or EventFilter()
-        page = queries.page_events(filter, parsed.limit)
-        total, estimate = queries.total(filter)
+        page = queries.page_events(filter, parsed.limit, as_json=True)
+        total, estimate = queries.total(filter, page)
         return _page_response(request, filter, parsed.limit, page, total, estimate)
 
 
@@ -192,7 +195,7 @@ class EventsFilterNextView(APIView):
             filter, limit, cursor, total, estimate = queries.read_page_token(token)
         except (signing.BadSignature, ValueError, KeyError, ValidationError):
             return Response({"detail": "Invalid or expired page token."}, status=403)
-        page = queries.page_events(filter, limit, after=cursor)
+        page = queries.page_events(filter, limit, after=cursor, as_json=True)
         return _page_response(request, filter, limit, page, total, estimate)
 
 

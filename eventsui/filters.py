@@ -185,19 +185,33 @@ class EventRelatedFilter(_Filter):
             return True
         return any(self.matches(related) for related in event.related)
 
+    def can_drive(self) -> bool:
+        """Can this filter's resource rows drive a query in time order (an index walk on
+        event_resources instead of a semi-join per event)? Label predicates cannot: a negated
+        one must look at the row as a whole."""
+        return bool(self.id or self.role or self.resources_in_roles) and not self.labels
+
+    def rows_q(self, occurred: EventOccurredFilter, prefix: str = "") -> Q:
+        """The conditions on one related resource row (field names behind `prefix`)."""
+        rows = Q(**{f"{prefix}position__gt": 0}) & occurred.q(prefix)
+        if self.id:
+            rows &= Q(**{f"{prefix}resource_id__in": self.id})
+        if self.role:
+            rows &= Q(**{f"{prefix}role__in": self.role})
+        if self.resources_in_roles:
+            rows &= _any(
+                Q(**{f"{prefix}resource_id": i, f"{prefix}role": r})
+                for i, r in self.resources_in_roles
+            )
+        if self.labels:
+            rows &= _labels_q(self.labels, id_field=f"{prefix}resource_id",
+                              labels_field=f"{prefix}labels", role_field=f"{prefix}role")
+        return rows
+
     def q(self, occurred: EventOccurredFilter) -> Q:
         if self.is_empty():
             return Q()
-        rows = Q(position__gt=0) & occurred.q()
-        if self.id:
-            rows &= Q(resource_id__in=self.id)
-        if self.role:
-            rows &= Q(role__in=self.role)
-        if self.resources_in_roles:
-            rows &= _any(Q(resource_id=i, role=r) for i, r in self.resources_in_roles)
-        if self.labels:
-            rows &= _labels_q(self.labels, id_field="resource_id", labels_field="labels",
-                              role_field="role")
+        rows = self.rows_q(occurred)
         return Q(Exists(EventResource.objects.filter(rows, event_id=OuterRef("pk"))))
 
 
@@ -344,33 +358,61 @@ class EventFilter(_Filter):
             return False
         return not (self.text and not self.text.includes(event))
 
-    def q(self) -> Q:
+    def _driver(self) -> EventRelatedFilter | None:
+        return next((f for f in self._related() if f.can_drive()), None)
+
+    def q(self, *, skip: EventRelatedFilter | None = None) -> Q:
         q = self.occurred.q() & self.id.q()
         if self.event:
             q &= self.event.q()
         if self.resource:
             q &= self.resource.q()
         for related in self._related():
-            q &= related.q(self.occurred)
+            if related is not skip:
+                q &= related.q(self.occurred)
         for any_resource in self._any_resource():
             q &= any_resource.q(self.occurred)
         if self.text:
             q &= self.text.q()
         return q
 
-    def apply(self, queryset: QuerySet[Event] | None = None) -> QuerySet[Event]:
-        """The matching events, ordered newest first (or oldest first with order=ASC)."""
-        queryset = Event.objects.all() if queryset is None else queryset
-        queryset = queryset.filter(self.q())
-        if self.order == EventOrder.ASC:
-            return queryset.order_by("occurred", "id")
-        return queryset.order_by("-occurred", "-id")
+    def matching(self) -> QuerySet[Event]:
+        """Every matching event once, unordered: for counting."""
+        return Event.objects.filter(self.q())
 
-    def after_cursor(self, queryset: QuerySet[Event], occurred: datetime, id: UUID) -> QuerySet[Event]:
-        """Keyset pagination: the events after (occurred, id) in this filter's order."""
+    def apply(
+        self, queryset: QuerySet[Event] | None = None, *, after: tuple[datetime, UUID] | None = None
+    ) -> QuerySet[Event]:
+        """The matching events in this filter's order (newest first, or oldest with ASC),
+        after the keyset position `after` = (occurred, id) when given.
+
+        With a related filter on a role or a resource id, the query walks that filter's
+        rows in event_resources in time order (an index scan that stops at the page size)
+        and joins the events, instead of checking every recent event for such a row. An
+        event listing the same resource twice in a matching role then comes back twice, in
+        adjacent rows: readers that page (queries.page_events) skip the repeat.
+        """
+        queryset = Event.objects.all() if queryset is None else queryset
+        driver = self._driver()
+        queryset = queryset.filter(self.q(skip=driver))
+        if driver is None:
+            time_field = "occurred"
+            if after is not None:
+                queryset = queryset.filter(self._after_q("occurred", after))
+        else:
+            time_field = "resources__occurred"
+            rows = driver.rows_q(self.occurred, prefix="resources__")
+            if after is not None:
+                rows &= self._after_q(time_field, after)
+            queryset = queryset.filter(rows)  # one filter() call: one join, one row
         if self.order == EventOrder.ASC:
-            return queryset.filter(Q(occurred__gt=occurred) | Q(occurred=occurred, id__gt=id))
-        return queryset.filter(Q(occurred__lt=occurred) | Q(occurred=occurred, id__lt=id))
+            return queryset.order_by(time_field, "id")
+        return queryset.order_by(f"-{time_field}", "-id")
+
+    def _after_q(self, time_field: str, after: tuple[datetime, UUID]) -> Q:
+        occurred, id = after
+        op = "gt" if self.order == EventOrder.ASC else "lt"
+        return Q(**{f"{time_field}__{op}": occurred}) | Q(**{time_field: occurred, f"id__{op}": id})
 
 
 def filter_from_json(data: Any) -> EventFilter:

@@ -96,19 +96,15 @@ class EventResource(models.Model):
     class Meta:
         db_table = "event_resources"
         indexes = [
-            # Related resource by role and id ("every event related to flow X"), and by role
-            # alone (a prefix of this index), newest first.
-            models.Index(
-                fields=["role", "resource_id", "occurred"],
-                name="event_resources_role_id",
-                opclasses=["text_ops", "text_pattern_ops", "timestamptz_ops"],
-            ),
-            # Any resource (primary or related) by id or id prefix, newest first.
+            # Resources by id (any role, related role + id, any_resource id and id prefix),
+            # walked newest first: the query planner checks the role on the rows it reads.
             models.Index(
                 fields=["resource_id", "occurred"],
                 name="event_resources_id",
                 opclasses=["text_pattern_ops", "timestamptz_ops"],
             ),
+            # Related resources by role alone ("every event with a work-pool"), newest first.
+            models.Index(fields=["role", "occurred"], name="event_resources_role"),
         ]
 
     def __str__(self) -> str:
