@@ -237,6 +237,17 @@ def test_event_page_shows_labels_related_follows_and_catalog(logged_in, minutes_
 
 
 @pytest.mark.django_db
+def test_event_page_offers_an_automation_that_matches_it(logged_in):
+    event = make_event("prefect.worker.started")
+    ingest(event)
+    html = logged_in.get(f"/events/{event['id']}/").content.decode()
+    link = f'href="/automations/new/?event={event["id"]}"'
+    assert link in html
+    builder = logged_in.get(f"/automations/new/?event={event['id']}").content.decode()
+    assert "prefect.worker.started" in builder
+
+
+@pytest.mark.django_db
 def test_event_page_escapes_everything(logged_in):
     event = make_event(XSS[:100], resource_id="prefect.x.1",
                        payload={XSS: [XSS, {"k": XSS}]},
