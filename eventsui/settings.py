@@ -179,13 +179,6 @@ DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL"))}
 CHANNEL_LAYERS = {"default": channel_layer_from_url(os.environ.get("REDIS_URL"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-if env_bool("EVENTSUI_TEST_SERVER", False):
-    # A server started by the test suite checks the fast hashes the tests create.
-    PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    ]
-
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

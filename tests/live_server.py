@@ -52,8 +52,7 @@ def start_server(django_db_blocker, *, timeout: float = 30.0) -> LiveServer:
         database_url = _database_url()
     port = _free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"eventsui-test-daphne-{port}.log"
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="eventsui.settings",
-               EVENTSUI_TEST_SERVER="1")
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="tests.live_settings")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventsui.asgi:application"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
