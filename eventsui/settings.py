@@ -9,6 +9,7 @@ channel layer, so a newcomer's first command just works.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -199,6 +200,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Static files are served from the app directories (finders) unless `collectstatic` filled
+# STATIC_ROOT; WhiteNoise's warning about the missing directory is noise in that setup.
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 # Requests of a whole batch of events can be large; an event is at most 1.5 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("EVENTS_MAX_REQUEST_BYTES", 64 * 1024 * 1024, minimum=1)

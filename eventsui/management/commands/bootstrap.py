@@ -57,9 +57,10 @@ class Command(BaseCommand):
         self.ensure_demo_events(options["demo_events"], options["seed"])
 
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS("Ready. Start the server with:"))
-        self.stdout.write("    python manage.py runserver")
-        self.stdout.write(f"then open {URL} and sign in as:")
+        self.stdout.write(self.style.SUCCESS("Ready. The server (daphne) serves HTTP and websockets:"))
+        self.stdout.write("    .venv/bin/daphne -b 127.0.0.1 -p 8000 eventsui.asgi:application")
+        self.stdout.write("(the README's first command starts it for you), then open "
+                          f"{URL} and sign in as:")
         username, password = login
         self.stdout.write(f"    username: {username}")
         if password:
