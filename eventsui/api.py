@@ -176,7 +176,7 @@ class EventsFilterView(APIView):
             return error
         filter = parsed.filter or EventFilter()
         page = queries.page_events(filter, parsed.limit, as_json=True)
-        total, estimate = queries.total(filter, page)
+        total, estimate = queries.total(filter, page, parsed.limit)
         return _page_response(request, filter, parsed.limit, page, total, estimate)
 
 

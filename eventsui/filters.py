@@ -17,8 +17,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
-from pydantic import BaseModel, ConfigDict, Field
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import Exact, IsNull, Regex, StartsWith
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from eventsui import schemas
 from eventsui.models import Event, EventResource
@@ -27,6 +30,25 @@ from eventsui.schemas import ResourceSpecification, UtcDatetime
 
 class _Filter(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise PydanticCustomError(
+                "nul_character", "Filter text cannot contain the NUL character (\\u0000)"
+            )
+        return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _default_since() -> datetime:
@@ -93,28 +115,30 @@ def _any(qs) -> Q:
     return result if not first else Q(pk__in=[])
 
 
-def _glob_q(field: str, expected: str, *, nullable: bool) -> Q:
+def _glob_q(field: str | KeyTextTransform, expected: str) -> Q:
     """A Q for one expected label value: exact, prefix, or a full glob; `!` negates.
 
-    A missing label never matches, negated or not, hence the explicit IS NOT NULL on
-    nullable (JSON key) fields.
+    `field` is a column name, or a JSON key as an expression (never a lookup path built from
+    a label name: a label called `isnull` or `a__b` would be read as a lookup). A missing
+    JSON key never matches, negated or not, hence its explicit IS NOT NULL.
     """
     negated = expected.startswith("!")
     pattern = expected[1:] if negated else expected
+    target = F(field) if isinstance(field, str) else field
     if "*" not in pattern and "?" not in pattern:
-        positive = Q(**{field: pattern})
+        positive = Exact(target, pattern)
     elif pattern.endswith("*") and "*" not in pattern[:-1] and "?" not in pattern:
-        positive = Q(**{f"{field}__startswith": pattern[:-1]})
+        positive = StartsWith(target, pattern[:-1])
     else:
         regex = "^" + "".join(
             ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
         ) + "$"
-        positive = Q(**{f"{field}__regex": regex})
+        positive = Regex(target, regex)
     if not negated:
-        return positive
-    if nullable:
-        return Q(**{f"{field}__isnull": False}) & ~positive
-    return ~positive
+        return Q(positive)
+    if isinstance(field, str):
+        return ~Q(positive)
+    return Q(IsNull(target, False)) & ~Q(positive)
 
 
 def _labels_q(spec: ResourceSpecification, *, id_field: str, labels_field: str,
@@ -124,11 +148,12 @@ def _labels_q(spec: ResourceSpecification, *, id_field: str, labels_field: str,
         if not values:  # an empty list of values matches nothing
             return Q(pk__in=[])
         if label == schemas.RESOURCE_ID:
-            q &= _any(_glob_q(id_field, v, nullable=False) for v in values)
+            q &= _any(_glob_q(id_field, v) for v in values)
         elif label == schemas.RESOURCE_ROLE and role_field is not None:
-            q &= _any(_glob_q(role_field, v, nullable=False) for v in values)
+            q &= _any(_glob_q(role_field, v) for v in values)
         else:
-            q &= _any(_glob_q(f"{labels_field}__{label}", v, nullable=True) for v in values)
+            key = KeyTextTransform(label, labels_field)
+            q &= _any(_glob_q(key, v) for v in values)
     return q
 
 
@@ -136,7 +161,17 @@ class EventResourceFilter(_Filter):
     id: list[str] | None = Field(default=None, description="Primary resource ids")
     id_prefix: list[str] | None = Field(default=None, description="Primary resource id prefixes")
     labels: ResourceSpecification | None = Field(default=None, description="Primary resource labels")
-    distinct: bool = Field(default=False, description="Only the newest event of each resource")
+    distinct: bool = Field(default=False, description="Not supported yet: must be false")
+
+    @field_validator("distinct")
+    @classmethod
+    def _distinct_unsupported(cls, value: bool) -> bool:
+        if value:
+            raise PydanticCustomError(
+                "distinct_unsupported",
+                "distinct=true (one event per resource) is not supported yet",
+            )
+        return value
 
     def includes(self, event: schemas.Event) -> bool:
         rid = event.resource.id

@@ -89,53 +89,46 @@ def page_events(
     the columns the cursor needs are loaded, where the database can build the JSON itself.
     """
     limit = max(0, min(limit, PAGE_MAX))
-    queryset = filter.apply(after=(after.occurred, after.id) if after is not None else None)
+    # The page's keys first: (id, occurred) of the next limit + 1 distinct events. A
+    # related-filter join returns an event once per matching related resource (an event
+    # with three tags, for `role=tag`), so keep reading after the last row until enough
+    # distinct events are found; the keyset skips the rest of an event's rows.
+    keys: list[tuple[UUID, datetime]] = []
+    seen: set[UUID] = set()
+    position = (after.occurred, after.id) if after is not None else None
+    while len(keys) <= limit:
+        chunk = list(filter.apply(after=position).values_list("id", "occurred")[: limit + 1])
+        for id_, occurred in chunk:
+            if id_ not in seen:
+                seen.add(id_)
+                keys.append((id_, occurred))
+        if len(chunk) < limit + 1:
+            break
+        position = (chunk[-1][1], chunk[-1][0])
+    more = len(keys) > limit
+    keys = keys[:limit]
+    rows = Event.objects.filter(id__in=[k[0] for k in keys])
     if as_json and connection.vendor == "postgresql":
-        # Two steps: find the page by its narrow key columns, then build the JSON of just
-        # those events. In one query PostgreSQL would build it for every candidate row
-        # before sorting them.
-        keys = _unique(queryset.values_list("id", "occurred")[: limit + 1 + _REPEAT_SLACK], 0)
-        more = len(keys) > limit
-        keys = keys[:limit]
-        found = {
-            e.id: e
-            for e in Event.objects.filter(id__in=[k[0] for k in keys])
-            .only("id", "occurred")
-            .annotate(received_json=_RECEIVED_JSON)
-        }
-        events = [found[k[0]] for k in keys if k[0] in found]
-    else:
-        # A few extra rows: a related-filter join may repeat an event (EventFilter.apply).
-        events = _unique(list(queryset[: limit + 1 + _REPEAT_SLACK]), None)
-        more = len(events) > limit
-        events = events[:limit]
+        # PostgreSQL builds the JSON of just the page's events (in the page query it would
+        # build it for every candidate row before sorting them).
+        rows = rows.only("id", "occurred").annotate(received_json=_RECEIVED_JSON)
+    found = {e.id: e for e in rows}
+    events = [found[k[0]] for k in keys if k[0] in found]
     return Page(events=events, next=Cursor.of(events[-1]) if more and events else None)
 
 
-def _unique(rows, key_index):
-    seen: set = set()
-    out = []
-    for row in rows:
-        key = row.id if key_index is None else row[key_index]
-        if key not in seen:
-            seen.add(key)
-            out.append(row)
-    return out
 
 
-_REPEAT_SLACK = 5
-
-
-def total(filter: EventFilter, first_page: Page) -> tuple[int, bool]:
+def total(filter: EventFilter, first_page: Page, limit: int) -> tuple[int, bool]:
     """(count, is_estimate) of the events matching `filter`, given its first page.
 
     A first page with no next page is the whole answer. Otherwise, on PostgreSQL, the
     planner estimates the count (a millisecond, whatever the size of the store) and only
-    an estimate under TOTAL_EXACT_LIMIT is replaced by counting the matching ids, read in
-    the same index order as the page. A page never pays for a COUNT(*) over millions of
-    rows; a large total is an estimate and says so.
+    an estimate under TOTAL_EXACT_LIMIT is replaced by counting distinct ids over a bounded
+    number of rows. A page never pays for a COUNT(*) over millions of rows; a large total
+    is an estimate and says so.
     """
-    if first_page.next is None:
+    if first_page.next is None and limit > 0:
         return len(first_page.events), False
     ordered = filter.apply()
     estimate = None
@@ -143,10 +136,13 @@ def total(filter: EventFilter, first_page: Page) -> tuple[int, bool]:
         estimate = _planner_estimate(ordered.order_by().values("id"))
         if estimate > TOTAL_EXACT_LIMIT:
             return estimate, True
-    ids = set(ordered.values_list("id", flat=True)[: TOTAL_EXACT_LIMIT + 1 + _REPEAT_SLACK])
-    if len(ids) <= TOTAL_EXACT_LIMIT:
-        return len(ids), False
-    return max(estimate or 0, TOTAL_EXACT_LIMIT + 1), True
+    # Rows, not events: a related-filter join may list an event several times.
+    row_cap = TOTAL_EXACT_LIMIT * 10
+    ids = list(ordered.values_list("id", flat=True)[:row_cap])
+    distinct = len(set(ids))
+    if len(ids) < row_cap and distinct <= TOTAL_EXACT_LIMIT:
+        return distinct, False
+    return max(estimate or 0, distinct), True
 
 
 def _planner_estimate(queryset: QuerySet) -> int:
@@ -203,7 +199,10 @@ class TimeUnit(StrEnum):
 
     def delta(self, interval: float) -> timedelta:
         seconds = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}[self.value]
-        return timedelta(seconds=seconds * interval)
+        try:
+            return timedelta(seconds=seconds * interval)
+        except OverflowError:
+            raise InvalidCountParameters("The interval is too long") from None
 
 
 class Countable(StrEnum):

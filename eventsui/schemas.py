@@ -83,10 +83,15 @@ def _max_event_bytes() -> int:
 
 
 def _utc(value: datetime) -> datetime:
-    """Timestamps without a zone are taken as UTC, as Prefect does."""
+    """Timestamps without a zone are taken as UTC, as Prefect does; others are converted."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_out_of_range", "The time is out of range once converted to UTC"
+        ) from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
@@ -356,17 +361,44 @@ class ReceivedEvent(Event):
 # -- label matching ---------------------------------------------------------------------------
 
 
+def _piece_at(value: str, piece: str, at: int) -> bool:
+    """Does `piece` (where `?` is any one character) match `value` starting at `at`?"""
+    if at + len(piece) > len(value):
+        return False
+    return all(p == "?" or p == value[at + i] for i, p in enumerate(piece))
+
+
+def _find_piece(value: str, piece: str, start: int) -> int:
+    if "?" not in piece:
+        return value.find(piece, start)
+    for at in range(start, len(value) - len(piece) + 1):
+        if _piece_at(value, piece, at):
+            return at
+    return -1
+
+
 @lru_cache(maxsize=4096)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for char in pattern:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL)
+def _glob_pieces(pattern: str) -> tuple[str, ...]:
+    return tuple(pattern.split("*"))
+
+
+def glob_match(pattern: str, value: str) -> bool:
+    """`*` is any run of characters, `?` one character. Matches the pieces between stars in
+    order, leftmost first: linear work, where a regex would backtrack exponentially on
+    patterns like `*a*a*a*b` (a live-feed filter is evaluated on the event loop)."""
+    pieces = _glob_pieces(pattern)
+    if len(pieces) == 1:
+        return len(value) == len(pattern) and _piece_at(value, pattern, 0)
+    first, *middle, last = pieces
+    if not _piece_at(value, first, 0):
+        return False
+    position = len(first)
+    for piece in middle:
+        found = _find_piece(value, piece, position)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return len(value) - len(last) >= position and _piece_at(value, last, len(value) - len(last))
 
 
 def label_matches(expected: str, value: str | None) -> bool:
@@ -385,7 +417,7 @@ def label_matches(expected: str, value: str | None) -> bool:
         if expected.endswith("*") and "*" not in expected[:-1] and "?" not in expected:
             match = value.startswith(expected[:-1])
         else:
-            match = _glob_regex(expected).fullmatch(value) is not None
+            match = glob_match(expected, value)
     else:
         match = value == expected
     return match if positive else not match

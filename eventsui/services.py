@@ -8,12 +8,14 @@ consumers call it; they hold no storage logic of their own.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from pydantic_core import to_json
 
@@ -25,7 +27,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class _Row:
-    """One event, serialized once: the JSON pieces feed both the database and the feed."""
+    """One event, serialized once: the JSON pieces feed both the database and the feed.
+
+    NaN and infinities (which pydantic accepts, as Python's json module writes them) are
+    stored as null: PostgreSQL's jsonb has no such numbers."""
 
     id: UUID
     occurred: datetime
@@ -50,6 +55,10 @@ class _Row:
         )
 
 
+def _json(value) -> str:
+    return to_json(value, inf_nan_mode="null").decode()
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -61,7 +70,7 @@ def _rows(events: Sequence[schemas.Event], received: datetime) -> list[_Row]:
         if event.id in seen:  # a batch may repeat an id: the first one wins
             continue
         seen.add(event.id)
-        related_jsons = [to_json(r.root).decode() for r in event.related]
+        related_jsons = [_json(r.root) for r in event.related]
         rows.append(
             _Row(
                 id=event.id,
@@ -69,10 +78,10 @@ def _rows(events: Sequence[schemas.Event], received: datetime) -> list[_Row]:
                 received=received,
                 event=event.event,
                 resource_id=event.resource.id,
-                resource_json=to_json(event.resource.root).decode(),
+                resource_json=_json(event.resource.root),
                 related_jsons=related_jsons,
                 related_json="[" + ",".join(related_jsons) + "]",
-                payload_json=to_json(event.payload).decode(),
+                payload_json=_json(event.payload),
                 follows=event.follows,
                 source=event,
             )
@@ -143,8 +152,7 @@ def _store_postgresql(rows: list[_Row]) -> list[_Row]:
     which is safe under any concurrency.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM events WHERE id = ANY(%s)", [[r.id for r in rows]])
-        existing = {row[0] for row in cursor.fetchall()}
+        existing = _existing_ids(cursor, rows)
         stored = [r for r in rows if r.id not in existing]
         if not stored:
             return stored
@@ -152,13 +160,18 @@ def _store_postgresql(rows: list[_Row]) -> list[_Row]:
             with transaction.atomic():  # a savepoint: a refused COPY leaves the batch usable
                 with cursor.cursor.copy(_COPY_EVENTS) as copy:
                     copy.write(_event_copy_text(stored))
-        except IntegrityError:
+        except (IntegrityError, psycopg.errors.UniqueViolation):
             stored = _insert_on_conflict(cursor, stored)
             if not stored:
                 return stored
         with cursor.cursor.copy(_COPY_RESOURCES) as copy:
             copy.write(_resource_copy_text(stored))
     return stored
+
+
+def _existing_ids(cursor, rows: list[_Row]) -> set[UUID]:
+    cursor.execute("SELECT id FROM events WHERE id = ANY(%s)", [[r.id for r in rows]])
+    return {row[0] for row in cursor.fetchall()}
 
 
 def _insert_on_conflict(cursor, rows: list[_Row]) -> list[_Row]:
@@ -245,7 +258,7 @@ def _store_portable(rows: list[_Row]) -> list[_Row]:
                 resource_id=r.resource_id,
                 resource=r.source.resource.root,
                 related=[rel.root for rel in r.source.related],
-                payload=r.source.payload,
+                payload=json.loads(r.payload_json),  # NaN stored as null, as on PostgreSQL
                 follows=r.follows,
             )
             for r in stored

@@ -13,6 +13,18 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A new channel layer object per test. Each async test runs its own event loop, and a
+    channels-redis layer keeps per-loop receive state (a lock, a count) that a previous
+    test's loop can leave behind; the next loop's receive() then waits on it forever."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
