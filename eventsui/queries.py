@@ -138,9 +138,11 @@ def total(filter: EventFilter, first_page: Page, limit: int) -> tuple[int, bool]
             return estimate, True
     # Rows, not events: a related-filter join may list an event several times.
     row_cap = TOTAL_EXACT_LIMIT * 10
-    ids = list(ordered.values_list("id", flat=True)[:row_cap])
-    distinct = len(set(ids))
-    if len(ids) < row_cap and distinct <= TOTAL_EXACT_LIMIT:
+    sql, params = ordered.order_by().values("id")[:row_cap].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), count(DISTINCT id) FROM ({sql}) AS capped", params)
+        rows, distinct = cursor.fetchone()
+    if rows < row_cap and distinct <= TOTAL_EXACT_LIMIT:
         return distinct, False
     return max(estimate or 0, distinct), True
 
