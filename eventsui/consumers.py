@@ -10,8 +10,10 @@ store. Under daphne a pong is sent only once every event before the ping is stor
 Frames are collected as they arrive and validated and stored in batches by one flusher task
 per connection (storing starts at BATCH_SIZE waiting frames or after FLUSH_SECONDS); frames
 that arrive meanwhile make the next batch, so batches grow with the load. If MAX_BUFFERED
-frames wait, reading pauses, which pushes back on the client through TCP instead of growing
-memory. A malformed frame is logged and dropped; the connection stays open.
+frames wait, the consumer stops taking frames until the store catches up; daphne's own queue
+in front of it is unbounded, so what bounds memory is the client: Prefect's waits for a pong
+every 700 events, and pongs come only once those are stored. A malformed frame is logged
+and dropped; the connection stays open.
 """
 
 from __future__ import annotations
