@@ -448,7 +448,3 @@ class EventFilter(_Filter):
         occurred, id = after
         op = "gt" if self.order == EventOrder.ASC else "lt"
         return Q(**{f"{time_field}__{op}": occurred}) | Q(**{time_field: occurred, f"id__{op}": id})
-
-
-def filter_from_json(data: Any) -> EventFilter:
-    return EventFilter.model_validate(data if data is not None else {})
