@@ -11,7 +11,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventsui.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from eventsui.handlers import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
