@@ -144,37 +144,36 @@ _COPY_RESOURCES = (
 
 
 def _store_postgresql(rows: list[_Row]) -> list[_Row]:
-    """Skip ids already stored, COPY the new events and their resource rows.
+    """COPY the events and their resource rows; if an id is already stored, skip it.
 
-    COPY is several times faster than INSERT for these wide JSON rows. If another
-    transaction stores one of the same ids between the lookup and the COPY, the unique key
-    refuses the COPY; the batch then takes the slower INSERT .. ON CONFLICT DO NOTHING path,
-    which is safe under any concurrency.
+    COPY is several times faster than INSERT for these wide JSON rows, and most batches hold
+    only new events, so the batch is copied without looking first. An id that is already
+    stored (a client resending after a reconnect, or another transaction storing the same
+    event at the same moment) makes the unique key refuse the COPY; the batch then takes
+    INSERT .. ON CONFLICT DO NOTHING, which stores exactly the new ones under any concurrency.
+
+    Rows are written in id order: two batches that share ids then wait for each other on the
+    first shared one instead of each holding one the other needs (a deadlock).
     """
+    ordered = sorted(rows, key=lambda r: r.id)
     with connection.cursor() as cursor:
-        existing = _existing_ids(cursor, rows)
-        stored = [r for r in rows if r.id not in existing]
-        if not stored:
-            return stored
         try:
             with transaction.atomic():  # a savepoint: a refused COPY leaves the batch usable
                 with cursor.cursor.copy(_COPY_EVENTS) as copy:
-                    copy.write(_event_copy_text(stored))
+                    copy.write(_event_copy_text(ordered))
         except (IntegrityError, psycopg.errors.UniqueViolation):
-            stored = _insert_on_conflict(cursor, stored)
-            if not stored:
-                return stored
+            inserted = _insert_on_conflict(cursor, ordered)
+            ordered = [r for r in ordered if r.id in inserted]
+            rows = [r for r in rows if r.id in inserted]
+            if not rows:
+                return rows
         with cursor.cursor.copy(_COPY_RESOURCES) as copy:
-            copy.write(_resource_copy_text(stored))
-    return stored
+            copy.write(_resource_copy_text(ordered))
+    return rows
 
 
-def _existing_ids(cursor, rows: list[_Row]) -> set[UUID]:
-    cursor.execute("SELECT id FROM events WHERE id = ANY(%s)", [[r.id for r in rows]])
-    return {row[0] for row in cursor.fetchall()}
-
-
-def _insert_on_conflict(cursor, rows: list[_Row]) -> list[_Row]:
+def _insert_on_conflict(cursor, rows: list[_Row]) -> set[UUID]:
+    """Insert the events not stored yet; the ids of those inserted."""
     cursor.execute(
         _INSERT_EVENTS,
         [
@@ -189,8 +188,7 @@ def _insert_on_conflict(cursor, rows: list[_Row]) -> list[_Row]:
             [r.follows for r in rows],
         ],
     )
-    inserted = {row[0] for row in cursor.fetchall()}
-    return [r for r in rows if r.id in inserted]
+    return {row[0] for row in cursor.fetchall()}
 
 
 _NULL = "\\N"  # COPY's text-format NULL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -9,24 +10,24 @@ import pytest
 from django.db import connection
 
 from eventsui import schemas, services
-from eventsui.models import Event
+from eventsui.models import Event, EventResource
 from tests.conftest import make_event, related
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_batch_racing_another_store_of_the_same_id_stores_the_rest(monkeypatch):
-    raced = schemas.Event.model_validate(make_event())
-    services.ingest_events([raced], publish=False)
+def test_a_batch_with_an_already_stored_id_stores_the_rest():
+    stored = schemas.Event.model_validate(make_event())
+    services.ingest_events([stored], publish=False)
     other = schemas.Event.model_validate(make_event())
-    if connection.vendor == "postgresql":
-        # The other transaction committed `raced` after this batch looked for stored ids:
-        # the COPY meets the unique key and the batch falls back to INSERT .. ON CONFLICT.
-        monkeypatch.setattr(services, "_existing_ids", lambda cursor, rows: set())
-    result = services.ingest_events([raced, other], publish=False)
+    # On PostgreSQL the COPY meets the unique key and the batch falls back to
+    # INSERT .. ON CONFLICT; the resource rows follow only the events that were new.
+    result = services.ingest_events([stored, other], publish=False)
     assert result.stored == 1
+    assert len(result.payloads) == 1 and str(other.id) in result.payloads[0]
     assert Event.objects.filter(id=other.id).exists()
-    assert Event.objects.filter(id=raced.id).count() == 1
+    assert Event.objects.filter(id=stored.id).count() == 1
+    assert EventResource.objects.filter(event_id=stored.id).count() == 1 + len(stored.related)
 
 
 def test_nan_and_infinity_in_a_payload_are_stored_as_null(api):
@@ -115,3 +116,34 @@ def test_resource_distinct_is_refused_rather_than_ignored(api):
     response = api.post("/api/events/filter", {"filter": {"resource": {"distinct": True}}}, format="json")
     assert response.status_code == 422
     assert response.json()["errors"][0]["type"] == "distinct_unsupported"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_sharing_ids_store_each_event_once():
+    shared = [schemas.Event.model_validate(make_event()) for _ in range(1000)]
+    own = [[schemas.Event.model_validate(make_event()) for _ in range(40)] for _ in range(4)]
+    barrier = threading.Barrier(4)
+    stored, errors = [], []
+
+    def send(i: int) -> None:
+        # Each sender lists the shared events in its own order, between events of its own.
+        mine = shared if i % 2 else list(reversed(shared))
+        try:
+            barrier.wait(timeout=10)
+            batch = own[i][:20] + mine + own[i][20:]
+            stored.append(services.ingest_events(batch, publish=False).stored)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sum(stored) == 1000 + 4 * 40
+    assert Event.objects.count() == 1000 + 4 * 40
+    expected_rows = sum(1 + len(e.related) for e in [*shared, *(e for b in own for e in b)])
+    assert EventResource.objects.count() == expected_rows
