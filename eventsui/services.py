@@ -143,33 +143,53 @@ _COPY_RESOURCES = (
 )
 
 
+_COPY_ATTEMPTS = 3
+
+
 def _store_postgresql(rows: list[_Row]) -> list[_Row]:
-    """COPY the events and their resource rows; if an id is already stored, skip it.
+    """COPY the events and their resource rows; skip the ids already stored.
 
     COPY is several times faster than INSERT for these wide JSON rows, and most batches hold
-    only new events, so the batch is copied without looking first. An id that is already
-    stored (a client resending after a reconnect, or another transaction storing the same
-    event at the same moment) makes the unique key refuse the COPY; the batch then takes
-    INSERT .. ON CONFLICT DO NOTHING, which stores exactly the new ones under any concurrency.
+    only new events, so the batch is copied without looking first. An id already stored (a
+    client resending after a reconnect, or another transaction storing the same event at the
+    same moment) makes the unique key refuse the COPY; the stored ids are then looked up and
+    the rest copied again. Should other writers keep storing the same ids in between, the
+    last resort is INSERT .. ON CONFLICT DO NOTHING, which is right under any concurrency.
 
     Rows are written in id order: two batches that share ids then wait for each other on the
     first shared one instead of each holding one the other needs (a deadlock).
     """
     ordered = sorted(rows, key=lambda r: r.id)
     with connection.cursor() as cursor:
-        try:
-            with transaction.atomic():  # a savepoint: a refused COPY leaves the batch usable
-                with cursor.cursor.copy(_COPY_EVENTS) as copy:
-                    copy.write(_event_copy_text(ordered))
-        except (IntegrityError, psycopg.errors.UniqueViolation):
+        for _attempt in range(_COPY_ATTEMPTS):
+            try:
+                with transaction.atomic():  # a savepoint: a refused COPY leaves the batch usable
+                    with cursor.cursor.copy(_COPY_EVENTS) as copy:
+                        copy.write(_event_copy_text(ordered))
+                break
+            except (IntegrityError, psycopg.errors.UniqueViolation):
+                stored = _existing_ids(cursor, ordered)
+                ordered = [r for r in ordered if r.id not in stored]
+                if not ordered:
+                    return []
+        else:
             inserted = _insert_on_conflict(cursor, ordered)
             ordered = [r for r in ordered if r.id in inserted]
-            rows = [r for r in rows if r.id in inserted]
-            if not rows:
-                return rows
+            if not ordered:
+                return []
         with cursor.cursor.copy(_COPY_RESOURCES) as copy:
             copy.write(_resource_copy_text(ordered))
-    return rows
+    if len(ordered) == len(rows):
+        return rows
+    new = {r.id for r in ordered}
+    return [r for r in rows if r.id in new]  # in the order they came, for the live feed
+
+
+def _existing_ids(cursor, rows: list[_Row]) -> set[UUID]:
+    # One array literal: binding a list makes psycopg quote every element in Python.
+    ids = "{" + ",".join(str(r.id) for r in rows) + "}"
+    cursor.execute("SELECT id FROM events WHERE id = ANY(%s::uuid[])", [ids])
+    return {row[0] for row in cursor.fetchall()}
 
 
 def _insert_on_conflict(cursor, rows: list[_Row]) -> set[UUID]:

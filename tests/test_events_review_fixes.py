@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -147,3 +148,30 @@ def test_concurrent_batches_sharing_ids_store_each_event_once():
     assert Event.objects.count() == 1000 + 4 * 40
     expected_rows = sum(1 + len(e.related) for e in [*shared, *(e for b in own for e in b)])
     assert EventResource.objects.count() == expected_rows
+
+
+def test_a_resent_batch_stores_nothing_and_a_mixed_one_only_the_new():
+    first = [schemas.Event.model_validate(make_event()) for _ in range(5)]
+    services.ingest_events(first, publish=False)
+    assert services.ingest_events(first, publish=False).stored == 0
+    new = [schemas.Event.model_validate(make_event()) for _ in range(3)]
+    mixed = [new[0], *first[:2], new[1], first[4], new[2]]
+    result = services.ingest_events(mixed, publish=False)
+    assert result.stored == 3
+    # Published in the order they came, not the (id) order they were written in.
+    assert [json.loads(p)["id"] for p in result.payloads] == [str(e.id) for e in new]
+    assert Event.objects.count() == 8
+    assert EventResource.objects.count() == sum(1 + len(e.related) for e in [*first, *new])
+
+
+def test_when_the_copy_keeps_meeting_stored_ids_insert_on_conflict_stores_the_rest(monkeypatch):
+    stored = schemas.Event.model_validate(make_event())
+    services.ingest_events([stored], publish=False)
+    other = schemas.Event.model_validate(make_event())
+    # PostgreSQL: as if another writer stored the same ids again after every look (the lookup
+    # finds none), so each COPY is refused and INSERT .. ON CONFLICT stores the batch.
+    monkeypatch.setattr(services, "_existing_ids", lambda cursor, rows: set())
+    result = services.ingest_events([stored, other], publish=False)
+    assert result.stored == 1
+    assert Event.objects.filter(id=other.id).exists()
+    assert EventResource.objects.filter(event_id=other.id).count() == 1 + len(other.related)
