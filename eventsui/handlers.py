@@ -4,9 +4,9 @@ Every view of this project is synchronous (DRF views, form views; the async part
 Channels consumers, routed before Django sees a request). Django's own ASGI handler builds an
 async middleware chain, and each synchronous middleware hook (`process_request`,
 `process_response` of sessions, CSRF, auth, messages, ...) then costs a hop from the event loop
-to the request's thread and back: a dozen hops per request, which under load made up most of
-an API call's latency (GET /api/health: ~5.7 ms under daphne against ~0.4 ms in-process).
-Here the chain is built synchronously and runs, view included, in a single hop.
+to the request's thread and back: a dozen hops per request. Here the chain is built
+synchronously and runs, view included, in a single hop (measured under daphne: GET
+/api/health p50 4.1 -> 1.8 ms; POST /api/events/filter, newest 50 of 1M events, 9.0 -> 6.5 ms).
 
 Django still reads the body, sends the response and fires the request signals asynchronously,
 and `ThreadSensitiveContext` (per request, in `ASGIHandler.__call__`) still gives each request
