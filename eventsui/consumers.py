@@ -9,11 +9,12 @@ store. Under daphne a pong is sent only once every event before the ping is stor
 
 Frames are collected as they arrive and validated and stored in batches by one flusher task
 per connection (storing starts at BATCH_SIZE waiting frames or after FLUSH_SECONDS); frames
-that arrive meanwhile make the next batch, so batches grow with the load. If MAX_BUFFERED
-frames wait, the consumer stops taking frames until the store catches up; daphne's own queue
-in front of it is unbounded, so what bounds memory is the client: Prefect's waits for a pong
-every 700 events, and pongs come only once those are stored. A malformed frame is logged
-and dropped; the connection stays open.
+that arrive meanwhile make the next batch, so batches grow with the load. If
+EVENTS_IN_QUEUE_HIGH_WATER frames wait, the consumer stops taking frames until the store
+catches up; daphne's queue in front of it then fills, and at the same mark daphne stops
+reading the socket (eventsui.daphne_pings), so TCP holds the client back and memory stays
+bounded. A
+malformed frame is logged and dropped; the connection stays open.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.db import close_old_connections
 
 from eventsui import auth, live, schemas, services
@@ -39,7 +41,6 @@ BATCH_SIZE = 350  # start storing once this many frames wait...
 FLUSH_SECONDS = 0.03  # ...or once the first of them has waited this long
 MAX_BATCH = 2000  # events per transaction at most
 PARALLEL_BATCHES = 2  # batches of one connection being stored at once
-MAX_BUFFERED = 10_000  # stop reading the socket while this many wait
 AUTH_TIMEOUT_SECONDS = 10
 
 
@@ -50,9 +51,16 @@ def header(scope, name: bytes) -> str | None:
     return None
 
 
+# Consumers that receive live events from their process's feed.Dispatcher (or none at all)
+# name a channel layer that does not exist: channels then gives them no channel of their own,
+# instead of a blocking channel-layer receive per socket that nothing ever sends to.
+NO_CHANNEL_LAYER = "eventsui.no-channel-of-its-own"
+
+
 class PrefectProtocolConsumer(AsyncWebsocketConsumer):
     """The handshake shared by Prefect's event websockets: subprotocol, then `auth`."""
 
+    channel_layer_alias = NO_CHANNEL_LAYER
     user = None
     authenticated = False
     # Answer protocol pings only after handling what came before them (see daphne_pings).
@@ -151,6 +159,8 @@ class EventsInConsumer(PrefectProtocolConsumer):
         self._storing: set[asyncio.Task] = set()
         self.received = 0
         self.dropped = 0
+        # Stop taking frames while this many wait; daphne then stops reading at the same mark.
+        self._max_buffered = settings.EVENTS_IN_QUEUE_HIGH_WATER
         await super().connect()
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
@@ -165,7 +175,7 @@ class EventsInConsumer(PrefectProtocolConsumer):
         if len(self._buffer) >= BATCH_SIZE:
             self._full.set()
         self._start_flusher()
-        if len(self._buffer) >= MAX_BUFFERED:
+        if len(self._buffer) >= self._max_buffered:
             await asyncio.shield(self._flusher)  # the store is behind: stop reading for now
 
     async def websocket_ping(self, message) -> None:

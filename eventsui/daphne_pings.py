@@ -9,11 +9,52 @@ events that are not stored yet, and a crash or a closed connection would lose th
 `"eventsui.confirm_pings": True` receives each ping as a `websocket.ping` message, in order
 after the frames that preceded it, and answers with a `websocket.pong` message once it has
 stored them. Other sockets keep daphne's immediate pongs.
+
+The same sockets get flow control. Daphne reads a socket as fast as the client writes and
+queues every frame for the application without bound, so a client that sends faster than the
+store keeps up and never waits for a pong would grow the server's memory until it fails.
+Once `EVENTS_IN_QUEUE_HIGH_WATER` frames wait in that queue, daphne stops reading the socket
+(TCP then holds the client back) and reads again when no more than a quarter of that wait.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
+
 CONFIRM_PINGS = "eventsui.confirm_pings"
+RESUME_CHECK_SECONDS = 0.01
+
+
+def _call_later(delay, function):  # replaced in tests by a fake clock
+    from twisted.internet import reactor
+
+    return reactor.callLater(delay, function)
+
+
+def _high_water() -> int:
+    return settings.EVENTS_IN_QUEUE_HIGH_WATER
+
+
+def pause_if_behind(protocol) -> None:
+    """Stop reading `protocol`'s socket while its application is this far behind."""
+    if getattr(protocol, "_eventsui_paused", False):
+        return
+    high = _high_water()
+    if protocol.application_queue.qsize() < high:
+        return
+    protocol._eventsui_paused = True
+    protocol.transport.pauseProducing()
+    low = high // 4
+
+    def resume_when_drained() -> None:
+        if protocol.state != protocol.STATE_OPEN or protocol.application_queue.qsize() <= low:
+            protocol._eventsui_paused = False
+            if protocol.state == protocol.STATE_OPEN:
+                protocol.transport.resumeProducing()
+            return
+        _call_later(RESUME_CHECK_SECONDS, resume_when_drained)
+
+    _call_later(RESUME_CHECK_SECONDS, resume_when_drained)
 
 
 def install() -> bool:
@@ -26,6 +67,7 @@ def install() -> bool:
 
     original_handle_reply = WebSocketProtocol.handle_reply
     original_on_ping = WebSocketProtocol.onPing
+    original_on_message = WebSocketProtocol.onMessage
 
     def handle_reply(self, message):
         kind = message.get("type")
@@ -48,7 +90,13 @@ def install() -> bool:
             return None
         return original_on_ping(self, payload)
 
+    def on_message(self, payload, is_binary):
+        original_on_message(self, payload, is_binary)
+        if getattr(self, "_eventsui_confirm_pings", False) and not self.muted:
+            pause_if_behind(self)
+
     WebSocketProtocol.handle_reply = handle_reply
     WebSocketProtocol.onPing = on_ping
+    WebSocketProtocol.onMessage = on_message
     WebSocketProtocol._eventsui_pings_installed = True
     return True

@@ -232,6 +232,8 @@ EVENTS_MAXIMUM_LABELS_PER_RESOURCE = env_int("EVENTS_MAXIMUM_LABELS_PER_RESOURCE
 EVENTS_MAXIMUM_RELATED_RESOURCES = env_int("EVENTS_MAXIMUM_RELATED_RESOURCES", 100, minimum=0)
 EVENTS_MAXIMUM_SIZE_BYTES = env_int("EVENTS_MAXIMUM_SIZE_BYTES", 1_500_000, minimum=1)
 EVENTS_RETENTION_DAYS = env_int("EVENTS_RETENTION_DAYS", 7, minimum=1)
+# /api/events/in: frames waiting for the consumer before daphne stops reading the socket.
+EVENTS_IN_QUEUE_HIGH_WATER = env_int("EVENTS_IN_QUEUE_HIGH_WATER", 5_000, minimum=4)
 # What GET /api/admin/version answers; a stock Prefect 3 client requires major version 3.
 PREFECT_API_VERSION = env_str("PREFECT_API_VERSION", "3.8.8")
 

@@ -47,12 +47,17 @@ def _database_url() -> str:
     return f"postgresql://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_server(django_db_blocker, *, timeout: float = 30.0) -> LiveServer:
+def start_server(
+    django_db_blocker, *, timeout: float = 30.0, env: dict[str, str] | None = None
+) -> LiveServer:
     with django_db_blocker.unblock():
         database_url = _database_url()
     port = _free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"eventsui-test-daphne-{port}.log"
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="tests.live_settings")
+    env = dict(
+        os.environ, **(env or {}), DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="tests.live_settings",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventsui.asgi:application"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
