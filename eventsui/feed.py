@@ -28,6 +28,7 @@ from channels.layers import get_channel_layer
 from django.http import QueryDict
 
 from eventsui import feed_rows, live, schemas
+from eventsui.consumers import NO_CHANNEL_LAYER
 from eventsui.feed_query import FeedQuery, InvalidFeedQuery
 from eventsui.filters import EventFilter
 
@@ -270,6 +271,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
     - server -> page `{"type": "events", "rows": [<feed row>, ...]}` oldest first, and
       `{"type": "gap"}` when events were dropped: the page refills from /events/rows by cursor.
     """
+
+    channel_layer_alias = NO_CHANNEL_LAYER  # rows come from the Dispatcher
 
     subscription: Subscription | None = None
     sender: asyncio.Task | None = None

@@ -306,3 +306,16 @@ async def test_dispatcher_survives_an_unreadable_message(viewer):
     assert [r["id"] for r in await received_rows(communicator, 1)] == [event["id"]]
     await communicator.disconnect()
     await asyncio.sleep(0)
+
+
+def test_feed_and_prefect_sockets_hold_no_channel_layer_receive_of_their_own():
+    """Their events come from the process's Dispatcher: a blocking channel-layer receive per
+    socket would only cost Redis round trips (and hung when cancelled mid-connect)."""
+    from channels.layers import get_channel_layer
+
+    from eventsui.consumers import EventsInConsumer
+    from eventsui.events_out import EventsOutConsumer
+
+    assert get_channel_layer() is not None
+    for consumer in (feed.FeedConsumer, EventsOutConsumer, EventsInConsumer):
+        assert get_channel_layer(consumer.channel_layer_alias) is None
