@@ -13,8 +13,7 @@ that arrive meanwhile make the next batch, so batches grow with the load. If
 EVENTS_IN_QUEUE_HIGH_WATER frames wait, the consumer stops taking frames until the store
 catches up; daphne's queue in front of it then fills, and at the same mark daphne stops
 reading the socket (eventsui.daphne_pings), so TCP holds the client back and memory stays
-bounded. A
-malformed frame is logged and dropped; the connection stays open.
+bounded. A malformed frame is logged and dropped; the connection stays open.
 """
 
 from __future__ import annotations

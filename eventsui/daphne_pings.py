@@ -47,10 +47,11 @@ def pause_if_behind(protocol) -> None:
     low = high // 4
 
     def resume_when_drained() -> None:
+        # A socket that is closing reads again at once: its close handshake must get through
+        # (and resuming a transport that is already gone does nothing).
         if protocol.state != protocol.STATE_OPEN or protocol.application_queue.qsize() <= low:
             protocol._eventsui_paused = False
-            if protocol.state == protocol.STATE_OPEN:
-                protocol.transport.resumeProducing()
+            protocol.transport.resumeProducing()
             return
         _call_later(RESUME_CHECK_SECONDS, resume_when_drained)
 

@@ -81,13 +81,15 @@ def test_reading_pauses_at_the_high_water_mark_and_resumes_once_drained(clock):
     assert protocol.transport.calls == ["pause", "resume"]
 
 
-def test_a_socket_closed_while_paused_is_not_resumed(clock):
+def test_a_socket_closing_while_paused_reads_again_for_its_close_handshake(clock):
     protocol = FakeProtocol()
     for _ in range(8):
         frame(protocol)
-    protocol.state = protocol.STATE_CLOSED
     clock()
-    assert protocol.transport.calls == ["pause"]
+    assert protocol.transport.calls == ["pause"]  # still 8 waiting
+    protocol.state = WebSocketProtocol.STATE_CLOSING
+    clock()
+    assert protocol.transport.calls == ["pause", "resume"]
     assert protocol._eventsui_paused is False
 
 
