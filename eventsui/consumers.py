@@ -12,8 +12,8 @@ per connection (storing starts at BATCH_SIZE waiting frames or after FLUSH_SECON
 that arrive meanwhile make the next batch, so batches grow with the load. If
 EVENTS_IN_QUEUE_HIGH_WATER frames wait, the consumer stops taking frames until the store
 catches up; daphne's queue in front of it then fills, and at the same mark daphne stops
-reading the socket (eventsui.daphne_pings), so TCP holds the client back and memory stays
-bounded. A malformed frame is logged and dropped; the connection stays open.
+reading the socket (eventsui.daphne_pings), so TCP holds the client back and the frames
+held per socket stay bounded. A malformed frame is logged and dropped; the connection stays open.
 """
 
 from __future__ import annotations
@@ -175,6 +175,7 @@ class EventsInConsumer(PrefectProtocolConsumer):
             self._full.set()
         self._start_flusher()
         if len(self._buffer) >= self._max_buffered:
+            self._full.set()  # store what waits now, even below BATCH_SIZE (a small mark)
             await asyncio.shield(self._flusher)  # the store is behind: stop reading for now
 
     async def websocket_ping(self, message) -> None:

@@ -15,11 +15,18 @@ queues every frame for the application without bound, so a client that sends fas
 store keeps up and never waits for a pong would grow the server's memory until it fails.
 Once `EVENTS_IN_QUEUE_HIGH_WATER` frames wait in that queue, daphne stops reading the socket
 (TCP then holds the client back) and reads again when no more than a quarter of that wait.
+The bound is in frames, not bytes. While paused, daphne's own keepalive ping goes unanswered:
+a store stalled for about 50 s (20 s idle + 30 s ping timeout) gets the socket dropped, and
+the client resends what it had not seen confirmed.
 """
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 CONFIRM_PINGS = "eventsui.confirm_pings"
 RESUME_CHECK_SECONDS = 0.01
@@ -44,6 +51,7 @@ def pause_if_behind(protocol) -> None:
         return
     protocol._eventsui_paused = True
     protocol.transport.pauseProducing()
+    logger.debug("%s: %d frames wait to be stored; reading paused", protocol.client_addr, high)
     low = high // 4
 
     def resume_when_drained() -> None:

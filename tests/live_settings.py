@@ -7,3 +7,6 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+
+# Flow-control tests read when daphne paused a socket (eventsui.daphne_pings logs at DEBUG).
+LOGGING["loggers"] = {**LOGGING.get("loggers", {}), "eventsui.daphne_pings": {"level": "DEBUG"}}  # noqa: F405

@@ -21,8 +21,8 @@ def test_a_batch_with_an_already_stored_id_stores_the_rest():
     stored = schemas.Event.model_validate(make_event())
     services.ingest_events([stored], publish=False)
     other = schemas.Event.model_validate(make_event())
-    # On PostgreSQL the COPY meets the unique key and the batch falls back to
-    # INSERT .. ON CONFLICT; the resource rows follow only the events that were new.
+    # On PostgreSQL the COPY meets the unique key; the stored id is looked up and the rest
+    # copied again. The resource rows follow only the events that were new.
     result = services.ingest_events([stored, other], publish=False)
     assert result.stored == 1
     assert len(result.payloads) == 1 and str(other.id) in result.payloads[0]

@@ -122,3 +122,4 @@ def test_a_client_that_never_pings_is_held_back_and_loses_nothing(django_db_bloc
     finally:
         stop_server(server)
     assert Event.objects.filter(id__in=[e["id"] for e in events]).count() == 6000
+    assert "reading paused" in server.log.read_text()  # the mark was reached, and recovered
