@@ -276,7 +276,12 @@ SUGGESTION_LISTS = {
     "automation_id": "dl-automations",
 }
 
-BLOCK_KINDS = {"call-webhook": "webhook", "send-notification": "notification"}
+# The block kind each block action needs: the schema's own (schemas.BlockAction.block_kind).
+BLOCK_KINDS = {
+    name: model.block_kind
+    for name, model in schemas.ACTION_TYPES.items()
+    if issubclass(model, schemas.BlockAction)
+}
 BLOCK_LABELS = {"call-webhook": "Webhook", "send-notification": "Notification target"}
 
 
@@ -329,10 +334,8 @@ def _errors_under(errors: dict[str, list[str]], path: str) -> dict[str, list[str
         elif key.startswith(path + "."):
             rest = key[len(path) + 1 :]
             first = rest.split(".", 1)[0]
-            if first == "triggers" and re.match(r"^triggers\.\d+(\.|$)", rest):
-                if re.match(r"^triggers\.\d+$", rest):
-                    continue  # shown by that child ('here')
-                continue
+            if re.match(r"^triggers\.\d+(\.|$)", rest):
+                continue  # shown by that child
             if first in EVENT_LISTS or first in SPECS:
                 rel = first
             else:
@@ -403,8 +406,6 @@ def action_node(data: MultiValueDict, prefix: str, errors: dict[str, list[str]],
         widget = _widget(name, info.annotation)
         key = f"{prefix}.{name}"
         default = info.default if isinstance(info.default, str) else ""
-        if name == "source":
-            default = "selected"
         value = data.get(key, default) if key in data else default
         choices: list[tuple[str, str]] = []
         if widget == "source":
@@ -478,14 +479,11 @@ class AutomationForm(forms.Form):
         self.json_text = json_text
         self.automation: schemas.AutomationCore | None = None
         self.schema_errors: list[dict[str, Any]] = []
-        self.payload: dict[str, Any] = {}
 
     def clean(self) -> dict[str, Any]:
         from automations.services import parse_automation
 
         source: Any = self.json_text if self.json_text is not None else from_form_data(self.data)
-        if isinstance(source, dict):
-            self.payload = source
         try:
             self.automation = parse_automation(source)
         except ValidationError as exc:

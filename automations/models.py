@@ -76,10 +76,6 @@ class Automation(models.Model):
         data.setdefault("tags", [])
         return data
 
-    @property
-    def describe(self) -> str:
-        return self.to_schema().describe()
-
 
 class AutomationRelatedResource(models.Model):
     """Resources an automation is about: its owner and the objects its actions select.

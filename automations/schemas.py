@@ -35,7 +35,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -297,9 +296,6 @@ class Trigger(Schema):
     def describe(self, indent: int = 0) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def all_triggers(self) -> list[Trigger]:
-        return [self]
-
 
 class ResourceTrigger(Trigger):
     match: ResourceSpecification = Field(
@@ -396,12 +392,6 @@ def _require(value: Any) -> Any:
 class CompositeTrigger(Trigger):
     triggers: list[TriggerTypes]
     within: Duration | None = None
-
-    def all_triggers(self) -> list[Trigger]:
-        out: list[Trigger] = [self]
-        for trigger in self.triggers:
-            out.extend(trigger.all_triggers())
-        return out
 
     def _describe(self, heading: str, indent: int) -> str:
         lines = [heading, *(t.describe(indent=1) for t in self.triggers)]
@@ -553,11 +543,24 @@ class SuspendFlowRun(Action):
     type: Literal["suspend-flow-run"] = "suspend-flow-run"
 
 
-class CallWebhook(Action):
+class BlockAction(Action):
+    """An action that sends through a stored block of `block_kind`."""
+
+    block_kind: ClassVar[str] = ""
+    block_document_id: UUID
+
+    @field_validator("block_document_id")
+    @classmethod
+    def block_exists(cls, value: UUID, info: ValidationInfo) -> UUID:
+        _blocks(info, cls.block_kind, value)
+        return value
+
+
+class CallWebhook(BlockAction):
     """Calls a webhook block, with an optional templated payload."""
 
     type: Literal["call-webhook"] = "call-webhook"
-    block_document_id: UUID
+    block_kind: ClassVar[str] = "webhook"
     payload: str = ""
 
     @field_validator("payload", mode="before")
@@ -575,18 +578,12 @@ class CallWebhook(Action):
     def validate_payload_template(cls, value: str) -> str:
         return _check_template(value, "payload") if value else value
 
-    @field_validator("block_document_id")
-    @classmethod
-    def webhook_exists(cls, value: UUID, info: ValidationInfo) -> UUID:
-        _blocks(info, "webhook", value)
-        return value
 
-
-class SendNotification(Action):
+class SendNotification(BlockAction):
     """Sends a notification through a notification block."""
 
     type: Literal["send-notification"] = "send-notification"
-    block_document_id: UUID
+    block_kind: ClassVar[str] = "notification"
     subject: str = "Prefect automated notification"
     body: str
 
@@ -594,12 +591,6 @@ class SendNotification(Action):
     @classmethod
     def is_valid_template(cls, value: str, info: ValidationInfo) -> str:
         return _check_template(value, info.field_name or "")
-
-    @field_validator("block_document_id")
-    @classmethod
-    def notification_exists(cls, value: UUID, info: ValidationInfo) -> UUID:
-        _blocks(info, "notification", value)
-        return value
 
 
 class WorkPoolAction(SourcedAction):
@@ -748,6 +739,3 @@ class AutomationCore(Schema):
         """Prefect's wire format (JSON-ready)."""
         return self.model_dump(mode="json")
 
-
-TriggerAdapter: TypeAdapter[Any] = TypeAdapter(TriggerTypes)
-ActionAdapter: TypeAdapter[Any] = TypeAdapter(ActionTypes)

@@ -38,8 +38,6 @@ def _blank_trigger(kind: str) -> forms.TriggerNode:
     if kind == "metric":
         data.setlist("trigger.metric.range", ["5m"])
         data.setlist("trigger.metric.firing_for", ["5m"])
-    if kind in ("compound", "sequence"):
-        data.setlist("trigger.within", [""])
     node = forms.trigger_node(data, "trigger", {})
     return node
 
@@ -50,10 +48,11 @@ def _blank_action(kind: str, ctx) -> forms.ActionNode:
 
 
 def _builder(request: HttpRequest, data: MultiValueDict, *, automation: Automation | None = None,
-             form: forms.AutomationForm | None = None, json_text: str | None = None,
-             json_errors: list | None = None, status: int = 200) -> HttpResponse:
+             form: forms.AutomationForm | None = None, status: int = 200) -> HttpResponse:
     ctx = builder_context()
-    errors = form.field_errors if form is not None and form.json_text is None else {}
+    json_text = form.json_text if form is not None else None
+    json_errors = form.schema_errors if json_text is not None else []
+    errors = form.field_errors if form is not None and json_text is None else {}
     trigger = forms.trigger_node(data, "trigger", errors)
     action_lists = [
         {"name": name, "title": title, "help": help_, "rows": forms.action_nodes(data, name, errors, ctx)}
@@ -66,7 +65,7 @@ def _builder(request: HttpRequest, data: MultiValueDict, *, automation: Automati
         "actions": sum(1 for k in errors if k.split(".")[0] in forms.ACTION_LISTS),
         "details": sum(1 for k in errors if k.split(".")[0] in ("name", "description", "owner_resource")),
     }
-    top_errors = (form.schema_errors if form is not None else []) if not json_errors else []
+    top_errors = form.schema_errors if form is not None and not json_errors else []
     context = {
         "automation": automation,
         "data": data,
@@ -101,9 +100,6 @@ def _save(request: HttpRequest, automation: Automation | None) -> HttpResponse:
         saved = services.save_automation(form.automation, instance=automation)
         messages.success(request, f"Saved “{saved.name}”.")
         return redirect("automations:detail", pk=saved.pk)
-    if use_json:
-        return _builder(request, request.POST, automation=automation, form=form,
-                        json_text=request.POST.get("json", ""), json_errors=form.schema_errors, status=422)
     return _builder(request, request.POST, automation=automation, form=form, status=422)
 
 
