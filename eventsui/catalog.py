@@ -41,7 +41,6 @@ class Entry:
     payload: list[Field] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     related_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # role -> labels
-    state_name: str | None = None
     state_type: str | None = None
 
     @property
@@ -206,7 +205,6 @@ ENTRIES: list[Entry] = [
             related=[Related("tag", "prefect.tag.{tag}", "One entry per tag on the task run")],
             payload=TASK_RUN_PAYLOAD,
             notes=TASK_RUN_NOTES,
-            state_name=state,
             state_type=state_type,
         )
         for state, state_type, description in TASK_RUN_STATES

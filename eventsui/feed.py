@@ -68,18 +68,7 @@ class Item:
     def row_json(self) -> str:
         """The feed row (feed_rows.row) as JSON, built at most once per event."""
         if self._row_json is None:
-            e = self.event
-            self._row_json = json.dumps(
-                feed_rows.row(
-                    id=e.id,
-                    occurred=e.occurred,
-                    event=e.event,
-                    resource=e.resource.root,
-                    related=[r.root for r in e.related],
-                    payload=e.payload,
-                ),
-                ensure_ascii=False,
-            )
+            self._row_json = json.dumps(feed_rows.row_for_model(self.event), ensure_ascii=False)
         return self._row_json
 
 
@@ -122,7 +111,6 @@ class Dispatcher:
     def __init__(self) -> None:
         self.groups: dict[str, tuple[EventFilter, list[Subscription]]] = {}
         self.channel: str | None = None
-        self.received = 0
         self._task: asyncio.Task | None = None
         self._refresh: asyncio.Task | None = None
         self._ready: asyncio.Event | None = None
@@ -229,7 +217,6 @@ class Dispatcher:
         if not groups:
             return
         for raw in payloads:
-            self.received += 1
             try:
                 item = Item.parse(raw)
             except ValueError:  # pydantic's ValidationError is a ValueError

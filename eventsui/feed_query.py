@@ -46,7 +46,6 @@ RANGES: dict[str, tuple[str, timedelta]] = {
     "7d": ("Last 7 days", timedelta(days=7)),
 }
 DEFAULT_RANGE = "24h"
-FILTER_PARAMS = ("event", "resource", "related", "any", "range", "since", "until", "q")
 MAX_VALUES = 50  # per parameter: a URL is not a bulk query
 
 

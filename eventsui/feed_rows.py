@@ -119,7 +119,8 @@ def preview(resource: Mapping[str, str], payload: Mapping[str, Any]) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
-def _iso(value: datetime) -> str:
+def iso(value: datetime) -> str:
+    """UTC ISO 8601 with a Z, as the feed and its JSON endpoints write times."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -152,7 +153,7 @@ def row(
     return {
         "id": str(id),
         "url": f"/events/{id}/",
-        "occurred": _iso(occurred),
+        "occurred": iso(occurred),
         "exact": exact_time(occurred),
         "event": event,
         "title": title(event),
@@ -170,7 +171,7 @@ def row(
 
 
 def row_for_model(event) -> dict[str, Any]:
-    """The row of a stored event (eventsui.models.Event)."""
+    """The row of a stored event (models.Event) or a parsed one (schemas.Event)."""
     return row(
         id=event.id,
         occurred=event.occurred,

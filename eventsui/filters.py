@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -310,6 +311,12 @@ def parse_text_query(query: str) -> tuple[list[str], list[str], list[str]]:
     return include, exclude, required
 
 
+@lru_cache(maxsize=1024)
+def _lowered_terms(query: str) -> tuple[tuple[str, ...], ...]:
+    """parse_text_query, lower-cased, once per query text: the live feed asks per event."""
+    return tuple(tuple(t.lower() for t in terms) for terms in parse_text_query(query))
+
+
 class EventTextFilter(_Filter):
     query: str = Field(max_length=200, description='Text search, e.g. `error -debug "timed out"`')
 
@@ -321,15 +328,15 @@ class EventTextFilter(_Filter):
         return " ".join(parts).lower()
 
     def includes(self, event: schemas.Event) -> bool:
-        include, exclude, required = parse_text_query(self.query)
+        include, exclude, required = _lowered_terms(self.query)
         if not (include or exclude or required):
             return True
         text = self._haystack(event)
-        if include and not any(t.lower() in text for t in include):
+        if include and not any(t in text for t in include):
             return False
-        if any(t.lower() in text for t in exclude):
+        if any(t in text for t in exclude):
             return False
-        return all(t.lower() in text for t in required)
+        return all(t in text for t in required)
 
     def q(self) -> Q:
         include, exclude, required = parse_text_query(self.query)

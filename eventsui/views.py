@@ -7,7 +7,6 @@ through `queries` (keyset pages, count-by), rows are shaped by `feed_rows`.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
@@ -135,20 +134,16 @@ def feed_histogram(request: HttpRequest) -> JsonResponse:
     buckets = queries.count_by_time(event_filter, unit, interval)
     return JsonResponse(
         {
-            "since": _iso(since),
-            "until": _iso(until),
+            "since": feed_rows.iso(since),
+            "until": feed_rows.iso(until),
             "unit": str(unit),
             "interval": interval,
             "buckets": [
-                {"start": _iso(b["start_time"]), "end": _iso(b["end_time"]), "count": b["count"]}
+                {"start": feed_rows.iso(b["start_time"]), "end": feed_rows.iso(b["end_time"]), "count": b["count"]}
                 for b in buckets
             ],
         }
     )
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _feed_url(**params: str) -> str:
