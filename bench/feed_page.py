@@ -57,20 +57,13 @@ def single_filters() -> list[tuple[str, str]]:
     return filters
 
 
-def measure_in_process(args) -> list[tuple[str, list[float], list[float]]]:
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    user = get_user_model().objects.get(username=args.user)
-    client = Client()
-    client.force_login(user)
+def _time_filters(client, repeat: int) -> list[tuple[str, list[float], list[float]]]:
+    """Time the page and its histogram per filter; `client` is Django's test Client or an
+    httpx.Client (both have .get(path) and .status_code)."""
     results = []
     for label, query in single_filters():
         page, histogram = [], []
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             start = time.perf_counter()
             response = client.get("/?" + query)
             page.append((time.perf_counter() - start) * 1000)
@@ -81,6 +74,19 @@ def measure_in_process(args) -> list[tuple[str, list[float], list[float]]]:
             assert hist.status_code == 200, (label, hist.status_code)
         results.append((label, page, histogram))
     return results
+
+
+def measure_in_process(args) -> list[tuple[str, list[float], list[float]]]:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.get(username=args.user)
+    client = Client()
+    client.force_login(user)
+    return _time_filters(client, args.repeat)
 
 
 def measure_http(args) -> list[tuple[str, list[float], list[float]]]:
@@ -94,19 +100,7 @@ def measure_http(args) -> list[tuple[str, list[float], list[float]]]:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
     client.post("/login/", data={"username": args.user, "password": args.password,
                                  "csrfmiddlewaretoken": token}, headers={"Referer": url + "/login/"})
-    results = []
-    for label, query in single_filters():
-        page, histogram = [], []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            response = client.get("/?" + query)
-            page.append((time.perf_counter() - start) * 1000)
-            assert response.status_code == 200, (label, response.status_code)
-            start = time.perf_counter()
-            client.get("/events/histogram?" + query)
-            histogram.append((time.perf_counter() - start) * 1000)
-        results.append((label, page, histogram))
-    return results
+    return _time_filters(client, args.repeat)
 
 
 def main() -> int:
