@@ -15,8 +15,19 @@ class AutomationAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["name", "description"]
     readonly_fields = ["id", "created", "updated"]
-    fields = ["id", "name", "description", "enabled", "trigger", "actions", "actions_on_trigger",
-              "actions_on_resolve", "owner_resource", "created", "updated"]
+    fields = [
+        "id",
+        "name",
+        "description",
+        "enabled",
+        "trigger",
+        "actions",
+        "actions_on_trigger",
+        "actions_on_resolve",
+        "owner_resource",
+        "created",
+        "updated",
+    ]
 
     def save_model(self, request, obj, form, change):
         # clean() already validated; store what the schema produced (defaults, float seconds).

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from automations.schemas import ACTION_TYPES, TRIGGER_TYPES
-from eventsui.errors import error_list
+from eventsui.lib.errors import error_list
 
 _LISTS_OF_ACTIONS = {"actions", "actions_on_trigger", "actions_on_resolve"}
 
@@ -36,7 +36,9 @@ def clean_loc(loc: list[Any] | tuple[Any, ...]) -> list[Any]:
     return out
 
 
-def schema_errors(exc: ValidationError, *, loc_prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def schema_errors(
+    exc: ValidationError, *, loc_prefix: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
     errors = error_list(exc, loc_prefix=loc_prefix)
     for error, raw in zip(errors, exc.errors(include_url=False), strict=True):
         loc = clean_loc(error["loc"])

@@ -113,7 +113,9 @@ class WebhookBlock(models.Model):
     name = models.CharField(max_length=200, unique=True)
     url = models.URLField(max_length=2000, verbose_name="URL")
     method = models.CharField(max_length=10, choices=METHODS, default="POST")
-    headers = models.JSONField(default=dict, blank=True, help_text="A JSON object of header names to values.")
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="A JSON object of header names to values."
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -128,7 +130,9 @@ class WebhookBlock(models.Model):
         if not isinstance(self.headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
         ):
-            raise DjangoValidationError({"headers": "Enter a JSON object of header names to text values."})
+            raise DjangoValidationError(
+                {"headers": "Enter a JSON object of header names to text values."}
+            )
 
 
 class NotificationBlock(models.Model):

@@ -42,7 +42,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from eventsui.schemas import ResourceSpecification
+from eventsui.events.schemas import ResourceSpecification
 
 SchemaValidationError = ValidationError
 
@@ -299,7 +299,8 @@ class Trigger(Schema):
 
 class ResourceTrigger(Trigger):
     match: ResourceSpecification = Field(
-        default_factory=_empty_spec, description="Labels for resources which this trigger will match."
+        default_factory=_empty_spec,
+        description="Labels for resources which this trigger will match.",
     )
     match_related: ResourceSpecification = Field(
         default_factory=_empty_spec,
@@ -738,4 +739,3 @@ class AutomationCore(Schema):
     def to_json(self) -> dict[str, Any]:
         """Prefect's wire format (JSON-ready)."""
         return self.model_dump(mode="json")
-

@@ -68,7 +68,10 @@ class Plan:
         kind = i % 5
         if kind == 0:
             k = KINDS[i % len(KINDS)]
-            return (f"event={self.prefix}{k}.*", lambda e, k=k: e["event"].startswith(f"{self.prefix}{k}."))
+            return (
+                f"event={self.prefix}{k}.*",
+                lambda e, k=k: e["event"].startswith(f"{self.prefix}{k}."),
+            )
         if kind == 1:
             flow = self.flows[i % FLOWS]
             return (f"related=flow:{flow}", lambda e, flow=flow: e["_flow"] == flow)
@@ -78,15 +81,23 @@ class Plan:
         if kind == 3:
             digit = "0123456789abcdef"[i % 16]
             rid = f"prefect.flow-run.bench{self.run}-{digit}"
-            return (f"resource={rid}*", lambda e, rid=rid: e["resource"]["prefect.resource.id"].startswith(rid))
+            return (
+                f"resource={rid}*",
+                lambda e, rid=rid: e["resource"]["prefect.resource.id"].startswith(rid),
+            )
         return (f"event={self.prefix}never.*", lambda e: False)
 
     def event(self, rng: random.Random) -> dict:
         flow = rng.choice(self.flows)
         pool = rng.choice(self.pools) if rng.random() < 0.7 else None
         state = rng.choice(("Running", "Completed", "Failed"))
-        related = [{"prefect.resource.id": flow, "prefect.resource.role": "flow",
-                    "prefect.resource.name": flow.rsplit(".", 1)[-1]}]
+        related = [
+            {
+                "prefect.resource.id": flow,
+                "prefect.resource.role": "flow",
+                "prefect.resource.name": flow.rsplit(".", 1)[-1],
+            }
+        ]
         if pool:
             related.append({"prefect.resource.id": pool, "prefect.resource.role": "work-pool"})
         related.append({"prefect.resource.id": "prefect.tag.bench", "prefect.resource.role": "tag"})
@@ -104,11 +115,22 @@ class Plan:
         }
 
 
-async def subscriber(ws_url: str, origin: str, cookie: str, query: str, received: dict,
-                     ready: asyncio.Event, counters: dict) -> None:
+async def subscriber(
+    ws_url: str,
+    origin: str,
+    cookie: str,
+    query: str,
+    received: dict,
+    ready: asyncio.Event,
+    counters: dict,
+) -> None:
     async with websockets.connect(
-        f"{ws_url}/ws/feed/", origin=origin, additional_headers={"Cookie": cookie},
-        max_size=None, open_timeout=30, ping_interval=None,
+        f"{ws_url}/ws/feed/",
+        origin=origin,
+        additional_headers={"Cookie": cookie},
+        max_size=None,
+        open_timeout=30,
+        ping_interval=None,
     ) as socket:
         await socket.send(json.dumps({"type": "filter", "query": query}))
         answer = json.loads(await socket.recv())
@@ -139,27 +161,39 @@ async def main(args) -> int:
     readies = [asyncio.Event() for _ in plan.filters]
     tasks = []
     for i, (query, _) in enumerate(plan.filters):
-        tasks.append(asyncio.create_task(
-            subscriber(ws_url, url, cookie, query, received[i], readies[i], counters)))
+        tasks.append(
+            asyncio.create_task(
+                subscriber(ws_url, url, cookie, query, received[i], readies[i], counters)
+            )
+        )
         if i % 20 == 19:
             await asyncio.sleep(0.05)
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
-    print(f"{len(tasks)} subscribers connected; sending {args.rate} events/s for {args.seconds} s "
-          f"in batches of {args.batch}")
+    print(
+        f"{len(tasks)} subscribers connected; sending {args.rate} events/s for {args.seconds} s "
+        f"in batches of {args.batch}"
+    )
 
     sent_at: dict[str, float] = {}
     events: list[dict] = []
     auth = "Basic " + base64.b64encode(f"{args.user}:{args.password}".encode()).decode()
-    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+    limits = httpx.Limits(
+        max_connections=args.connections, max_keepalive_connections=args.connections
+    )
     post_errors = 0
     slow_posts = 0
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": auth}, limits=limits,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": auth}, limits=limits, timeout=30
+    ) as client:
+
         async def post(batch: list[dict]) -> None:
             nonlocal post_errors
-            body = json.dumps([{k: v for k, v in e.items() if not k.startswith("_")} for e in batch])
-            response = await client.post("/api/events", content=body,
-                                         headers={"Content-Type": "application/json"})
+            body = json.dumps(
+                [{k: v for k, v in e.items() if not k.startswith("_")} for e in batch]
+            )
+            response = await client.post(
+                "/api/events", content=body, headers={"Content-Type": "application/json"}
+            )
             if response.status_code != 204:
                 post_errors += 1
                 print("POST failed:", response.status_code, response.text[:200], file=sys.stderr)
@@ -186,8 +220,10 @@ async def main(args) -> int:
             task.add_done_callback(pending.discard)
         await asyncio.gather(*pending)
         elapsed = time.perf_counter() - start
-    print(f"sent {len(events)} events in {elapsed:.1f} s ({len(events) / elapsed:.0f}/s); "
-          f"POST errors: {post_errors}")
+    print(
+        f"sent {len(events)} events in {elapsed:.1f} s ({len(events) / elapsed:.0f}/s); "
+        f"POST errors: {post_errors}"
+    )
     await asyncio.sleep(args.drain)
     for task in tasks:
         task.cancel()
@@ -212,16 +248,31 @@ async def main(args) -> int:
     latencies.sort()
 
     def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] if latencies else float("nan")
+        return (
+            latencies[min(len(latencies) - 1, int(len(latencies) * p))]
+            if latencies
+            else float("nan")
+        )
 
-    print(f"deliveries: {delivered}/{expected_total} expected, missing {missing}, "
-          f"unexpected {wrong}, gaps signalled {counters['gaps']}")
-    print(f"non-matching subscribers ({sum(1 for q, _ in plan.filters if 'never' in q)}) received: "
-          f"{nonmatching_received}")
+    print(
+        f"deliveries: {delivered}/{expected_total} expected, missing {missing}, "
+        f"unexpected {wrong}, gaps signalled {counters['gaps']}"
+    )
+    print(
+        f"non-matching subscribers ({sum(1 for q, _ in plan.filters if 'never' in q)}) received: "
+        f"{nonmatching_received}"
+    )
     if latencies:
-        print(f"latency ms: p50 {pct(0.50):.1f}  p95 {pct(0.95):.1f}  p99 {pct(0.99):.1f}  "
-              f"max {latencies[-1]:.1f}  mean {statistics.fmean(latencies):.1f}")
-    ok = bool(latencies) and pct(0.95) <= args.p95_budget_ms and wrong == 0 and nonmatching_received == 0
+        print(
+            f"latency ms: p50 {pct(0.50):.1f}  p95 {pct(0.95):.1f}  p99 {pct(0.99):.1f}  "
+            f"max {latencies[-1]:.1f}  mean {statistics.fmean(latencies):.1f}"
+        )
+    ok = (
+        bool(latencies)
+        and pct(0.95) <= args.p95_budget_ms
+        and wrong == 0
+        and nonmatching_received == 0
+    )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

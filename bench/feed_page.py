@@ -26,7 +26,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 def single_filters() -> list[tuple[str, str]]:
     """(label, query string) pairs built from what is stored."""
-    from eventsui.models import Event
+    from eventsui.events.models import Event
 
     newest = list(Event.objects.order_by("-occurred", "-id")[:200])
     if not newest:
@@ -35,7 +35,9 @@ def single_filters() -> list[tuple[str, str]]:
     rel = event.related[0] if event.related else {}
     roles = {r.get("prefect.resource.role") for e in newest for r in e.related}
     role = "work-pool" if "work-pool" in roles else (sorted(r for r in roles if r) or ["flow"])[0]
-    flow = next((r for e in newest for r in e.related if r.get("prefect.resource.role") == "flow"), rel)
+    flow = next(
+        (r for e in newest for r in e.related if r.get("prefect.resource.role") == "flow"), rel
+    )
     kind = event.resource_id.rsplit(".", 1)[0] + "."
     name = (event.resource.get("prefect.resource.name") or "x")[:6]
     filters = [
@@ -47,8 +49,12 @@ def single_filters() -> list[tuple[str, str]]:
         ("resource id prefix", f"resource={kind}*"),
         ("resource label", f"resource=prefect.resource.name={name}*"),
         ("related role", f"related={role}"),
-        ("related role + id", "related={}:{}".format(flow.get("prefect.resource.role", "flow"),
-                                                     flow.get("prefect.resource.id", ""))),
+        (
+            "related role + id",
+            "related={}:{}".format(
+                flow.get("prefect.resource.role", "flow"), flow.get("prefect.resource.id", "")
+            ),
+        ),
         ("any resource", "any={}".format(rel.get("prefect.resource.id", event.resource_id))),
         ("text", "q=" + (event.event.rsplit(".", 1)[-1] or "error")),
         ("last 15 min", "range=15m"),
@@ -98,8 +104,11 @@ def measure_http(args) -> list[tuple[str, list[float], list[float]]]:
     client = httpx.Client(base_url=url, timeout=60)
     login = client.get("/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-    client.post("/login/", data={"username": args.user, "password": args.password,
-                                 "csrfmiddlewaretoken": token}, headers={"Referer": url + "/login/"})
+    client.post(
+        "/login/",
+        data={"username": args.user, "password": args.password, "csrfmiddlewaretoken": token},
+        headers={"Referer": url + "/login/"},
+    )
     return _time_filters(client, args.repeat)
 
 
@@ -112,7 +121,7 @@ def main() -> int:
     parser.add_argument("--budget-ms", type=float, default=150.0)
     args = parser.parse_args()
     results = measure_http(args) if args.url else measure_in_process(args)
-    from eventsui.models import Event
+    from eventsui.events.models import Event
 
     print(f"events stored: ~{Event.objects.count():,}" if args.repeat else "")
     print(f"{'filter':<22} {'page median':>12} {'page max':>9} {'histogram median':>17}")
@@ -120,9 +129,13 @@ def main() -> int:
     for label, page, histogram in results:
         page_median = statistics.median(page[1:] or page)  # the first request warms caches
         worst = max(worst, page_median)
-        print(f"{label:<22} {page_median:>10.1f}ms {max(page):>7.1f}ms {statistics.median(histogram):>15.1f}ms")
+        print(
+            f"{label:<22} {page_median:>10.1f}ms {max(page):>7.1f}ms {statistics.median(histogram):>15.1f}ms"
+        )
     ok = worst <= args.budget_ms
-    print(f"worst page median {worst:.1f} ms (budget {args.budget_ms:.0f} ms): {'PASS' if ok else 'FAIL'}")
+    print(
+        f"worst page median {worst:.1f} ms (budget {args.budget_ms:.0f} ms): {'PASS' if ok else 'FAIL'}"
+    )
     return 0 if ok else 1
 
 

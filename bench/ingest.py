@@ -35,7 +35,7 @@ def make_events(count: int, seed: int) -> list[dict]:
     import django
 
     django.setup()
-    from eventsui import demo
+    from eventsui.events.demo import simulator as demo
 
     end = datetime.now(UTC)
     start = end - timedelta(minutes=30)
@@ -74,10 +74,15 @@ def queryable(client: Http, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(ids), 200):
         chunk = ids[i : i + 200]
-        body = json.dumps({
-            "filter": {"id": {"id": chunk}, "occurred": {"since": "2000-01-01T00:00:00Z", "until": None}},
-            "limit": 200,
-        }).encode()
+        body = json.dumps(
+            {
+                "filter": {
+                    "id": {"id": chunk},
+                    "occurred": {"since": "2000-01-01T00:00:00Z", "until": None},
+                },
+                "limit": 200,
+            }
+        ).encode()
         status, data = client.post("/api/events/filter", body)
         if status != 200:
             raise RuntimeError(f"filter answered {status}: {data[:300]!r}")
@@ -100,7 +105,11 @@ async def send_ws(url: str, user: str, password: str, frames: list[str]) -> None
 
     ws_url = url.replace("http://", "ws://").replace("https://", "wss://") + "/api/events/in"
     async with websockets.connect(
-        ws_url, subprotocols=["prefect"], max_size=None, ping_interval=None, max_queue=None,
+        ws_url,
+        subprotocols=["prefect"],
+        max_size=None,
+        ping_interval=None,
+        max_queue=None,
         write_limit=2**20,
     ) as ws:
         await ws.send(json.dumps({"type": "auth", "token": f"{user}:{password}"}))
@@ -117,7 +126,9 @@ async def send_ws(url: str, user: str, password: str, frames: list[str]) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", required=True)
@@ -142,7 +153,10 @@ def main() -> None:
         raise SystemExit(f"cannot query {args.url} as {args.user}: HTTP {status}")
 
     if args.mode == "http":
-        batches = [json.dumps(events[i : i + args.batch]).encode() for i in range(0, len(events), args.batch)]
+        batches = [
+            json.dumps(events[i : i + args.batch]).encode()
+            for i in range(0, len(events), args.batch)
+        ]
         started = time.perf_counter()
         send_http(client, batches, args.concurrency)
     else:
@@ -159,8 +173,10 @@ def main() -> None:
     found = queryable(client, ids)
     lost = len(set(ids) - found)
     elapsed = done - started
-    print(f"mode={args.mode} events={len(ids)} sent_in={sent - started:.2f}s "
-          f"all_queryable_after={elapsed:.2f}s rate={len(ids) / elapsed:,.0f} events/s lost={lost}")
+    print(
+        f"mode={args.mode} events={len(ids)} sent_in={sent - started:.2f}s "
+        f"all_queryable_after={elapsed:.2f}s rate={len(ids) / elapsed:,.0f} events/s lost={lost}"
+    )
     if lost:
         raise SystemExit(1)
 

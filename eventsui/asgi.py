@@ -11,7 +11,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventsui.settings")
 
-from eventsui.handlers import get_asgi_application  # noqa: E402
+from eventsui.server.handlers import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
@@ -20,8 +20,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from eventsui import daphne_pings  # noqa: E402
 from eventsui.routing import api_websocket_urlpatterns, browser_websocket_urlpatterns  # noqa: E402
+from eventsui.server import daphne_pings  # noqa: E402
 
 daphne_pings.install()
 

@@ -3,14 +3,14 @@ login and the Origin check (see asgi.py)."""
 
 from django.urls import path
 
-from eventsui import consumers, events_out, feed
+from eventsui.events.live import consumers
 
 api_websocket_urlpatterns = [
     path("api/events/in", consumers.EventsInConsumer.as_asgi()),
-    path("api/events/out", events_out.EventsOutConsumer.as_asgi()),
+    path("api/events/out", consumers.EventsOutConsumer.as_asgi()),
 ]
 
 # Mounted under /ws/.
 browser_websocket_urlpatterns: list = [
-    path("feed/", feed.FeedConsumer.as_asgi()),
+    path("feed/", consumers.FeedConsumer.as_asgi()),
 ]

@@ -142,7 +142,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "channels",
-    "eventsui",
+    "eventsui.events",
     "automations",
 ]
 
@@ -209,14 +209,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("EVENTS_MAX_REQUEST_BYTES", 64 * 1024 * 10
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "eventsui.auth.TokenAuthentication",
-        "eventsui.auth.CachedBasicAuthentication",
+        "eventsui.events.api.auth.TokenAuthentication",
+        "eventsui.events.api.auth.CachedBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "eventsui.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "eventsui.lib.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -1,21 +1,16 @@
+"""Every HTTP route: each part's URL module, mounted here. Websocket routes: routing.py."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from eventsui import api
-
 api_patterns = [
-    path("events", api.EventsCreateView.as_view(), name="api-events"),
-    path("events/filter", api.EventsFilterView.as_view(), name="api-events-filter"),
-    path("events/filter/next", api.EventsFilterNextView.as_view(), name="api-events-next"),
-    path("events/count-by/<str:countable>", api.EventsCountByView.as_view(), name="api-events-count"),
-    path("admin/version", api.VersionView.as_view(), name="api-version"),
-    path("health", api.HealthView.as_view(), name="api-health"),
+    path("", include("eventsui.events.api.urls")),
+    path("", include("automations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
-    path("", include("automations.api_urls")),
 ]
 
 urlpatterns = [
@@ -23,6 +18,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("automations/", include("automations.urls")),
-    path("", include("eventsui.page_urls")),
+    path("automations/", include("automations.web.urls")),
+    path("", include("eventsui.events.web.urls")),
 ]

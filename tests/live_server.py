@@ -55,12 +55,26 @@ def start_server(
     port = _free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"eventsui-test-daphne-{port}.log"
     env = dict(
-        os.environ, **(env or {}), DATABASE_URL=database_url,
+        os.environ,
+        **(env or {}),
+        DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="tests.live_settings",
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "eventsui.asgi:application"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "eventsui.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -8,5 +8,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 
-# Flow-control tests read when daphne paused a socket (eventsui.daphne_pings logs at DEBUG).
-LOGGING["loggers"] = {**LOGGING.get("loggers", {}), "eventsui.daphne_pings": {"level": "DEBUG"}}  # noqa: F405
+# Flow-control tests read when daphne paused a socket (the daphne patch logs it at DEBUG).
+LOGGING["loggers"] = {  # noqa: F405
+    **LOGGING.get("loggers", {}),  # noqa: F405
+    "eventsui.server.daphne_pings": {"level": "DEBUG"},
+}

@@ -15,6 +15,7 @@ fi
 .venv/bin/python manage.py check --fail-level WARNING
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 .venv/bin/ruff check .
+.venv/bin/ruff format --check . >/dev/null
 status=0
 .venv/bin/python -m pytest --ignore=tests/browser "$@" || status=$?
 if [ -d tests/browser ]; then

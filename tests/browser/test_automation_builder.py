@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from automations.models import Automation, WebhookBlock
-from browser.conftest import SHOTS
+from tests.browser.conftest import SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +51,9 @@ def test_build_compound_automation_through_the_forms(logged_in_page, server):
     error = nested.locator(".form-error")
     assert "greater than or equal to 10 seconds" in error.first.inner_text()
     assert page.input_value('input[name="trigger.triggers.0.expect"]') == "prefect.flow-run.Failed"
-    assert page.input_value('textarea[name="actions.0.payload"]') == '{"run": "{{ flow_run.name }}"}'
+    assert (
+        page.input_value('textarea[name="actions.0.payload"]') == '{"run": "{{ flow_run.name }}"}'
+    )
     assert not Automation.objects.exists()
     page.screenshot(path=str(SHOTS / "automation-builder-error.png"), full_page=True)
 
@@ -67,7 +69,9 @@ def test_build_compound_automation_through_the_forms(logged_in_page, server):
     assert switch.get_attribute("aria-checked") == "true"
     page.screenshot(path=str(SHOTS / "automation-list.png"), full_page=True)
     switch.click()
-    page.wait_for_function("document.querySelector('.switch-btn').getAttribute('aria-checked') === 'false'")
+    page.wait_for_function(
+        "document.querySelector('.switch-btn').getAttribute('aria-checked') === 'false'"
+    )
     saved = Automation.objects.get()
     assert saved.enabled is False
     assert [a["type"] for a in saved.actions] == ["call-webhook", "pause-automation"]

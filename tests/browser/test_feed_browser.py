@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from eventsui import schemas, services
+from eventsui.events import schemas, services
 from tests.browser.conftest import PASSWORD, SHOTS, login
 from tests.conftest import make_event, related
 
@@ -33,8 +33,12 @@ def store(*events: dict) -> None:
 
 def post_events(server, user, *events: dict) -> None:
     token = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
-    response = httpx.post(f"{server.url}/api/events", json=list(events),
-                          headers={"Authorization": f"Basic {token}"}, timeout=10)
+    response = httpx.post(
+        f"{server.url}/api/events",
+        json=list(events),
+        headers={"Authorization": f"Basic {token}"},
+        timeout=10,
+    )
     assert response.status_code == 204, response.text
 
 
@@ -48,8 +52,12 @@ def flow_run(state: str, *, pool: bool, minutes: float = 1, name: str = "nightly
         related=rel,
         occurred=ago(minutes),
         **{"payload": {"intended": {"from": "PENDING", "to": state.upper()}}},
-    ) | {"resource": {"prefect.resource.id": f"prefect.flow-run.{uuid.uuid4()}",
-                      "prefect.resource.name": name}}
+    ) | {
+        "resource": {
+            "prefect.resource.id": f"prefect.flow-run.{uuid.uuid4()}",
+            "prefect.resource.name": name,
+        }
+    }
 
 
 def feed_rows(page):
@@ -123,7 +131,10 @@ def test_pause_holds_new_events_and_counts_them(logged_in_page, user, server):
     wait_live(page)
     page.click("#live-toggle")
     expect(page.locator("#live-status")).to_contain_text("Paused")
-    first, second = flow_run("Running", pool=True, minutes=0), flow_run("Completed", pool=True, minutes=0)
+    first, second = (
+        flow_run("Running", pool=True, minutes=0),
+        flow_run("Completed", pool=True, minutes=0),
+    )
     post_events(server, user, first, second)
     expect(page.locator("#live-pending")).to_have_text("2 new events waiting")
     expect(feed_rows(page)).to_have_count(0)
@@ -148,14 +159,19 @@ def test_reconnecting_page_fills_the_gap(logged_in_page, user, server):
 
 def test_event_page_follows_link(logged_in_page, server):
     page = logged_in_page
-    started = make_event("prefect.worker.started", occurred=ago(10),
-                         related=[related("work-pool", POOL, **{"prefect.resource.name": "k8s-prod"})])
+    started = make_event(
+        "prefect.worker.started",
+        occurred=ago(10),
+        related=[related("work-pool", POOL, **{"prefect.resource.name": "k8s-prod"})],
+    )
     stopped = make_event("prefect.worker.stopped", occurred=ago(1), follows=started["id"])
     store(started, stopped)
     page.goto("/")
     page.locator(f"#feed-list li[data-id='{stopped['id']}'] a.title").click()
     expect(page).to_have_url(f"{server.url}/events/{stopped['id']}/")
-    expect(page.locator(".catalog-note")).to_contain_text("Emitted when a worker process shuts down")
+    expect(page.locator(".catalog-note")).to_contain_text(
+        "Emitted when a worker process shuts down"
+    )
     page.click("#follows-link")
     expect(page).to_have_url(f"{server.url}/events/{started['id']}/")
     expect(page.locator(".follower-link")).to_have_attribute("href", f"/events/{stopped['id']}/")
@@ -171,12 +187,19 @@ def test_hostile_event_values_are_shown_as_text_never_run(logged_in_page, user, 
         occurred=ago(1),
         related=[related("tag", "prefect.tag." + XSS_IMG, **{"prefect.resource.name": XSS_IMG})],
         payload={"message": XSS_IMG, XSS_IMG: ["<script>window.__pwned=3</script>"]},
-    ) | {"resource": {"prefect.resource.id": "prefect.x." + XSS_IMG,
-                      "prefect.resource.name": XSS_IMG, "evil": "<script>window.__pwned=4</script>"}}
+    ) | {
+        "resource": {
+            "prefect.resource.id": "prefect.x." + XSS_IMG,
+            "prefect.resource.name": XSS_IMG,
+            "evil": "<script>window.__pwned=4</script>",
+        }
+    }
     store(hostile)
     page.goto("/")
     wait_live(page)
-    expect(page.locator(f"#feed-list li[data-id='{hostile['id']}'] .event-name")).to_have_text(XSS_NAME)
+    expect(page.locator(f"#feed-list li[data-id='{hostile['id']}'] .event-name")).to_have_text(
+        XSS_NAME
+    )
     # The same values arriving live, through the JavaScript row builder.
     live = hostile | {"id": str(uuid.uuid4()), "occurred": datetime.now(UTC).isoformat()}
     post_events(server, user, live)

@@ -26,8 +26,12 @@ def test_prefect_event_subscriber_receives_matching_events(server, user):
 
     async def follow() -> None:
         event_filter = EventFilter(event=EventNameFilter(prefix=["prefect.flow-run."]))
-        with temporary_settings({PREFECT_API_URL: f"{server.url}/api",
-                                 PREFECT_API_AUTH_STRING: f"{user.username}:{PASSWORD}"}):
+        with temporary_settings(
+            {
+                PREFECT_API_URL: f"{server.url}/api",
+                PREFECT_API_AUTH_STRING: f"{user.username}:{PASSWORD}",
+            }
+        ):
             async with PrefectEventSubscriber(filter=event_filter, reconnection_attempts=0) as sub:
                 await asyncio.to_thread(post_events, server, user, other, matching)
                 async for event in sub:

@@ -1,0 +1,310 @@
+"""Automation pages: the list, the builder, detail, import/export and blocks. Thin: the
+form validates with the schema, the services write."""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+from django import forms as django_forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.datastructures import MultiValueDict
+from django.views.decorators.http import require_POST
+
+from automations import schemas, services
+from automations.models import Automation, NotificationBlock, WebhookBlock
+from automations.web import forms, presets
+from automations.web.suggestions import builder_context
+
+STEPS = [("trigger", "Trigger"), ("actions", "Actions"), ("details", "Details")]
+ACTION_LIST_TITLES = [
+    ("actions", "When it triggers", "Done each time the trigger fires."),
+    (
+        "actions_on_trigger",
+        "When it enters the triggered state",
+        "Done once, when it starts firing.",
+    ),
+    ("actions_on_resolve", "When it resolves", "Done once, when the condition clears."),
+]
+TRIGGER_TYPES = [
+    ("event", "Event"),
+    ("metric", "Metric"),
+    ("compound", "Compound (any / all / n of)"),
+    ("sequence", "Sequence (in this order)"),
+]
+
+
+def _blank_trigger(kind: str) -> forms.TriggerNode:
+    data = forms.to_form_data({"trigger": {"type": kind}})
+    if kind == "metric":
+        data.setlist("trigger.metric.range", ["5m"])
+        data.setlist("trigger.metric.firing_for", ["5m"])
+    node = forms.trigger_node(data, "trigger", {})
+    return node
+
+
+def _blank_action(kind: str, ctx) -> forms.ActionNode:
+    data = MultiValueDict({"x.0.type": [kind]})
+    return forms.action_node(data, "x.0", {}, ctx)
+
+
+def _builder(
+    request: HttpRequest,
+    data: MultiValueDict,
+    *,
+    automation: Automation | None = None,
+    form: forms.AutomationForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    ctx = builder_context()
+    json_text = form.json_text if form is not None else None
+    json_errors = form.schema_errors if json_text is not None else []
+    errors = form.field_errors if form is not None and json_text is None else {}
+    trigger = forms.trigger_node(data, "trigger", errors)
+    action_lists = [
+        {
+            "name": name,
+            "title": title,
+            "help": help_,
+            "rows": forms.action_nodes(data, name, errors, ctx),
+        }
+        for name, title, help_ in ACTION_LIST_TITLES
+    ]
+    if json_text is None:
+        json_text = json.dumps(forms.from_form_data(data), indent=2)
+    step_errors = {
+        "trigger": sum(1 for k in errors if k.startswith("trigger")),
+        "actions": sum(1 for k in errors if k.split(".")[0] in forms.ACTION_LISTS),
+        "details": sum(
+            1 for k in errors if k.split(".")[0] in ("name", "description", "owner_resource")
+        ),
+    }
+    top_errors = form.schema_errors if form is not None and not json_errors else []
+    context = {
+        "automation": automation,
+        "data": data,
+        "name": data.get("name", ""),
+        "description": data.get("description", ""),
+        "enabled": "enabled" in data,
+        "owner_resource": data.get("owner_resource", ""),
+        "errors": errors,
+        "name_errors": errors.get("name", []),
+        "top_errors": top_errors,
+        "trigger": trigger,
+        "action_lists": action_lists,
+        "json_text": json_text,
+        "json_errors": json_errors or [],
+        "steps": [(key, label, step_errors[key]) for key, label in STEPS],
+        "trigger_types": TRIGGER_TYPES,
+        "action_types": list(forms.ACTION_LABELS.items()),
+        "blank_triggers": [(kind, _blank_trigger(kind)) for kind, _ in TRIGGER_TYPES],
+        "blank_actions": [(kind, _blank_action(kind, ctx)) for kind in forms.ACTION_LABELS],
+        "presets": presets.PRESETS,
+        "operators": [(m.value, m.value) for m in schemas.MetricTriggerOperator],
+        "metric_names": [(m.value, m.value.capitalize()) for m in schemas.PrefectMetric],
+        **ctx,
+    }
+    return render(request, "automations/builder.html", context, status=status)
+
+
+def _save(request: HttpRequest, automation: Automation | None) -> HttpResponse:
+    use_json = "save_json" in request.POST
+    form = forms.AutomationForm(
+        request.POST, json_text=request.POST.get("json", "") if use_json else None
+    )
+    if form.is_valid():
+        saved = services.save_automation(form.automation, instance=automation)
+        messages.success(request, f"Saved “{saved.name}”.")
+        return redirect("automations:detail", pk=saved.pk)
+    return _builder(request, request.POST, automation=automation, form=form, status=422)
+
+
+@login_required
+def automation_list(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    queryset = Automation.objects.order_by("name", "id")
+    if q:
+        queryset = queryset.filter(Q(name__icontains=q) | Q(description__icontains=q))
+    rows = []
+    for automation in queryset[:500]:
+        core = automation.to_schema()
+        rows.append(
+            {
+                "automation": automation,
+                "describe": core.describe(),
+                "actions": [
+                    forms.ACTION_LABELS.get(a.type, a.describe()) for a in core.all_actions()
+                ],
+            }
+        )
+    return render(request, "automations/list.html", {"rows": rows, "q": q})
+
+
+@login_required
+def automation_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _save(request, None)
+    if event_id := request.GET.get("event"):
+        from eventsui.events.models import Event
+
+        try:
+            event = Event.objects.filter(pk=UUID(event_id)).first()
+        except ValueError:
+            event = None
+        if event is None:
+            raise Http404("No such event")
+        start = presets.from_event(event)
+    else:
+        start = presets.preset(request.GET.get("template", "custom"))
+    return _builder(request, forms.to_form_data(start))
+
+
+@login_required
+def automation_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
+    automation = get_object_or_404(Automation, pk=pk)
+    if request.method == "POST":
+        return _save(request, automation)
+    return _builder(
+        request, forms.to_form_data(automation.to_schema().to_json()), automation=automation
+    )
+
+
+@login_required
+def automation_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    automation = get_object_or_404(Automation, pk=pk)
+    core = automation.to_schema()
+    return render(
+        request,
+        "automations/detail.html",
+        {
+            "automation": automation,
+            "core": core,
+            "describe": core.describe(),
+            "action_lists": [
+                (
+                    title,
+                    [forms.ACTION_LABELS.get(a.type, a.describe()) for a in getattr(core, name)],
+                )
+                for name, title, _ in ACTION_LIST_TITLES
+            ],
+            "json_text": json.dumps(core.to_json(), indent=2),
+        },
+    )
+
+
+@login_required
+@require_POST
+def automation_toggle(request: HttpRequest, pk: UUID) -> HttpResponse:
+    automation = get_object_or_404(Automation, pk=pk)
+    services.set_enabled(automation, request.POST.get("enabled") == "true")
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse({"enabled": automation.enabled})
+    return redirect(request.POST.get("next") or "automations:list")
+
+
+@login_required
+@require_POST
+def automation_duplicate(request: HttpRequest, pk: UUID) -> HttpResponse:
+    copy = services.duplicate_automation(get_object_or_404(Automation, pk=pk))
+    messages.success(request, f"Created “{copy.name}” (disabled until you enable it).")
+    return redirect("automations:edit", pk=copy.pk)
+
+
+@login_required
+def automation_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
+    automation = get_object_or_404(Automation, pk=pk)
+    if request.method == "POST":
+        services.delete_automation(automation)
+        messages.success(request, f"Deleted “{automation.name}”.")
+        return redirect("automations:list")
+    return render(request, "automations/confirm_delete.html", {"automation": automation})
+
+
+def _download(data, filename: str) -> HttpResponse:
+    response = HttpResponse(json.dumps(data, indent=2), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def automation_export(request: HttpRequest, pk: UUID) -> HttpResponse:
+    automation = get_object_or_404(Automation, pk=pk)
+    return _download(automation.to_schema().to_json(), f"automation-{automation.pk}.json")
+
+
+@login_required
+def automation_export_all(request: HttpRequest) -> HttpResponse:
+    return _download(
+        services.export_automations(Automation.objects.order_by("name", "id")), "automations.json"
+    )
+
+
+@login_required
+def automation_import(request: HttpRequest) -> HttpResponse:
+    text, errors = "", []
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        text = upload.read().decode("utf-8", "replace") if upload else request.POST.get("json", "")
+        try:
+            imported = services.import_automations(text)
+        except services.ImportFailed as exc:
+            errors = exc.errors
+        else:
+            messages.success(request, f"Imported {len(imported)} automation(s).")
+            return redirect("automations:list")
+    return render(
+        request,
+        "automations/import.html",
+        {"json_text": text, "errors": errors},
+        status=422 if errors else 200,
+    )
+
+
+# -- blocks ----------------------------------------------------------------------------------------
+
+
+class WebhookBlockForm(django_forms.ModelForm):
+    class Meta:
+        model = WebhookBlock
+        fields = ["name", "url", "method", "headers"]
+
+
+class NotificationBlockForm(django_forms.ModelForm):
+    class Meta:
+        model = NotificationBlock
+        fields = ["name", "channel", "target"]
+
+
+BLOCK_FORMS = {"webhook": WebhookBlockForm, "notification": NotificationBlockForm}
+
+
+@login_required
+def block_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "automations/blocks.html",
+        {
+            "webhooks": WebhookBlock.objects.all(),
+            "notifications": NotificationBlock.objects.all(),
+        },
+    )
+
+
+@login_required
+def block_edit(request: HttpRequest, kind: str, pk: UUID | None = None) -> HttpResponse:
+    if kind not in BLOCK_FORMS:
+        raise Http404
+    form_class = BLOCK_FORMS[kind]
+    instance = get_object_or_404(form_class.Meta.model, pk=pk) if pk else None
+    form = form_class(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        block = form.save()
+        messages.success(request, f"Saved “{block}”. Its id is {block.pk}.")
+        return redirect("automations:blocks")
+    return render(
+        request, "automations/block_form.html", {"form": form, "kind": kind, "instance": instance}
+    )

@@ -1,0 +1,469 @@
+"""The event filter: Prefect's `EventFilter`, one implementation for every reader.
+
+The same `EventFilter` object answers two questions:
+- `includes(event)`: does this event match? (the live feed, `/api/events/out`)
+- `apply(queryset)`: the matching stored events (the query API and the feed page).
+
+Both follow Prefect 3's semantics, with one deliberate difference: every predicate of a
+`related` filter is honoured in memory too (Prefect's live stream ignores them). Label values
+match through `schemas.label_matches` / `schemas.ResourceSpecification` (globs, `!` negation).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import Exact, IsNull, Regex, StartsWith
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from eventsui.events import schemas
+from eventsui.events.models import Event, EventResource
+from eventsui.events.schemas import ResourceSpecification, UtcDatetime
+
+
+class _Filter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise PydanticCustomError(
+                "nul_character", "Filter text cannot contain the NUL character (\\u0000)"
+            )
+        return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _default_since() -> datetime:
+    now = schemas.now_utc()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=180)
+
+
+class EventOccurredFilter(_Filter):
+    since: UtcDatetime = Field(
+        default_factory=_default_since, description="Only events at or after this time"
+    )
+    until: UtcDatetime | None = Field(
+        default_factory=schemas.now_utc,
+        description="Only events at or before this time (null: no upper bound)",
+    )
+
+    def includes(self, event: schemas.Event) -> bool:
+        if event.occurred < self.since:
+            return False
+        return self.until is None or event.occurred <= self.until
+
+    def q(self, prefix: str = "") -> Q:
+        q = Q(**{f"{prefix}occurred__gte": self.since})
+        if self.until is not None:
+            q &= Q(**{f"{prefix}occurred__lte": self.until})
+        return q
+
+
+class EventNameFilter(_Filter):
+    prefix: list[str] | None = Field(default=None, description="Events starting with any of these")
+    exclude_prefix: list[str] | None = Field(default=None, description="Not starting with these")
+    name: list[str] | None = Field(default=None, description="Events named exactly any of these")
+    exclude_name: list[str] | None = Field(default=None, description="Not named any of these")
+
+    def includes(self, event: schemas.Event) -> bool:
+        name = event.event
+        if self.prefix and not any(name.startswith(p) for p in self.prefix):
+            return False
+        if self.exclude_prefix and any(name.startswith(p) for p in self.exclude_prefix):
+            return False
+        if self.name and name not in self.name:
+            return False
+        return not (self.exclude_name and name in self.exclude_name)
+
+    def q(self) -> Q:
+        q = Q()
+        if self.prefix:
+            q &= _any(Q(event__startswith=p) for p in self.prefix)
+        for p in self.exclude_prefix or []:
+            q &= ~Q(event__startswith=p)
+        if self.name:
+            q &= Q(event__in=self.name)
+        if self.exclude_name:
+            q &= ~Q(event__in=self.exclude_name)
+        return q
+
+
+def _any(qs) -> Q:
+    result = Q()
+    first = True
+    for q in qs:
+        result = q if first else result | q
+        first = False
+    return result if not first else Q(pk__in=[])
+
+
+def _glob_q(field: str | KeyTextTransform, expected: str) -> Q:
+    """A Q for one expected label value: exact, prefix, or a full glob; `!` negates.
+
+    `field` is a column name, or a JSON key as an expression (never a lookup path built from
+    a label name: a label called `isnull` or `a__b` would be read as a lookup). A missing
+    JSON key never matches, negated or not, hence its explicit IS NOT NULL.
+    """
+    negated = expected.startswith("!")
+    pattern = expected[1:] if negated else expected
+    target = F(field) if isinstance(field, str) else field
+    if "*" not in pattern and "?" not in pattern:
+        positive = Exact(target, pattern)
+    elif pattern.endswith("*") and "*" not in pattern[:-1] and "?" not in pattern:
+        positive = StartsWith(target, pattern[:-1])
+    else:
+        regex = (
+            "^"
+            + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+            + "$"
+        )
+        positive = Regex(target, regex)
+    if not negated:
+        return Q(positive)
+    if isinstance(field, str):
+        return ~Q(positive)
+    return Q(IsNull(target, False)) & ~Q(positive)
+
+
+def _labels_q(
+    spec: ResourceSpecification, *, id_field: str, labels_field: str, role_field: str | None = None
+) -> Q:
+    q = Q()
+    for label, values in spec.items():
+        if not values:  # an empty list of values matches nothing
+            return Q(pk__in=[])
+        if label == schemas.RESOURCE_ID:
+            q &= _any(_glob_q(id_field, v) for v in values)
+        elif label == schemas.RESOURCE_ROLE and role_field is not None:
+            q &= _any(_glob_q(role_field, v) for v in values)
+        else:
+            key = KeyTextTransform(label, labels_field)
+            q &= _any(_glob_q(key, v) for v in values)
+    return q
+
+
+class EventResourceFilter(_Filter):
+    id: list[str] | None = Field(default=None, description="Primary resource ids")
+    id_prefix: list[str] | None = Field(default=None, description="Primary resource id prefixes")
+    labels: ResourceSpecification | None = Field(
+        default=None, description="Primary resource labels"
+    )
+    distinct: bool = Field(default=False, description="Not supported yet: must be false")
+
+    @field_validator("distinct")
+    @classmethod
+    def _distinct_unsupported(cls, value: bool) -> bool:
+        if value:
+            raise PydanticCustomError(
+                "distinct_unsupported",
+                "distinct=true (one event per resource) is not supported yet",
+            )
+        return value
+
+    def includes(self, event: schemas.Event) -> bool:
+        rid = event.resource.id
+        if self.id and rid not in self.id:
+            return False
+        if self.id_prefix and not any(rid.startswith(p) for p in self.id_prefix):
+            return False
+        return not (self.labels and not self.labels.matches(event.resource))
+
+    def q(self) -> Q:
+        q = Q()
+        if self.id:
+            q &= Q(resource_id__in=self.id)
+        if self.id_prefix:
+            q &= _any(Q(resource_id__startswith=p) for p in self.id_prefix)
+        if self.labels:
+            q &= _labels_q(self.labels, id_field="resource_id", labels_field="resource")
+        return q
+
+
+class EventRelatedFilter(_Filter):
+    """Every predicate applies to the same related resource."""
+
+    id: list[str] | None = Field(default=None, description="Related resource ids")
+    role: list[str] | None = Field(default=None, description="Related resource roles")
+    resources_in_roles: list[tuple[str, str]] | None = Field(
+        default=None, description="(resource id, role) pairs"
+    )
+    labels: ResourceSpecification | None = Field(
+        default=None, description="Related resource labels"
+    )
+
+    def is_empty(self) -> bool:
+        return not (self.id or self.role or self.resources_in_roles or self.labels)
+
+    def matches(self, related: schemas.RelatedResource) -> bool:
+        rid, role = related.id, related.role
+        if self.id and rid not in self.id:
+            return False
+        if self.role and role not in self.role:
+            return False
+        if self.resources_in_roles and (rid, role) not in self.resources_in_roles:
+            return False
+        return not (self.labels and not self.labels.matches(related))
+
+    def includes(self, event: schemas.Event) -> bool:
+        if self.is_empty():
+            return True
+        return any(self.matches(related) for related in event.related)
+
+    def can_drive(self) -> bool:
+        """Can this filter's resource rows drive a query in time order (an index walk on
+        event_resources instead of a semi-join per event)? Label predicates cannot: a negated
+        one must look at the row as a whole."""
+        return bool(self.id or self.role or self.resources_in_roles) and not self.labels
+
+    def rows_q(self, occurred: EventOccurredFilter, prefix: str = "") -> Q:
+        """The conditions on one related resource row (field names behind `prefix`)."""
+        rows = Q(**{f"{prefix}position__gt": 0}) & occurred.q(prefix)
+        if self.id:
+            rows &= Q(**{f"{prefix}resource_id__in": self.id})
+        if self.role:
+            rows &= Q(**{f"{prefix}role__in": self.role})
+        if self.resources_in_roles:
+            rows &= _any(
+                Q(**{f"{prefix}resource_id": i, f"{prefix}role": r})
+                for i, r in self.resources_in_roles
+            )
+        if self.labels:
+            rows &= _labels_q(
+                self.labels,
+                id_field=f"{prefix}resource_id",
+                labels_field=f"{prefix}labels",
+                role_field=f"{prefix}role",
+            )
+        return rows
+
+    def q(self, occurred: EventOccurredFilter) -> Q:
+        if self.is_empty():
+            return Q()
+        rows = self.rows_q(occurred)
+        return Q(Exists(EventResource.objects.filter(rows, event_id=OuterRef("pk"))))
+
+
+class EventAnyResourceFilter(_Filter):
+    id: list[str] | None = Field(default=None, description="Resource ids, primary or related")
+    id_prefix: list[str] | None = Field(default=None, description="Resource id prefixes")
+    labels: ResourceSpecification | None = Field(default=None, description="Resource labels")
+
+    def is_empty(self) -> bool:
+        return not (self.id or self.id_prefix or self.labels)
+
+    def _matches(self, resource: schemas.Resource) -> bool:
+        rid = resource.id
+        if self.id and rid not in self.id:
+            return False
+        if self.id_prefix and not any(rid.startswith(p) for p in self.id_prefix):
+            return False
+        return not (self.labels and not self.labels.matches(resource))
+
+    def includes(self, event: schemas.Event) -> bool:
+        if self.is_empty():
+            return True
+        return any(self._matches(r) for r in event.involved_resources)
+
+    def q(self, occurred: EventOccurredFilter) -> Q:
+        if self.is_empty():
+            return Q()
+        rows = occurred.q()
+        if self.id:
+            rows &= Q(resource_id__in=self.id)
+        if self.id_prefix:
+            rows &= _any(Q(resource_id__startswith=p) for p in self.id_prefix)
+        if self.labels:
+            rows &= _labels_q(
+                self.labels, id_field="resource_id", labels_field="labels", role_field="role"
+            )
+        return Q(Exists(EventResource.objects.filter(rows, event_id=OuterRef("pk"))))
+
+
+class EventIDFilter(_Filter):
+    id: list[UUID] | None = Field(default=None, description="Event ids")
+
+    def includes(self, event: schemas.Event) -> bool:
+        return not self.id or event.id in self.id
+
+    def q(self) -> Q:
+        return Q(id__in=self.id) if self.id else Q()
+
+
+def parse_text_query(query: str) -> tuple[list[str], list[str], list[str]]:
+    """Split a search query into (any-of, none-of, all-of) terms, as Prefect does:
+    plain terms (any), `-term`/`!term` (exclude), `+term` (required), "quoted phrases"."""
+    include: list[str] = []
+    exclude: list[str] = []
+    required: list[str] = []
+    for match in re.finditer(r'([-!+]?)(?:"((?:\\.|[^"\\])*)"?|(\S+))', query):
+        sign, phrase, word = match.group(1), match.group(2), match.group(3)
+        term = (phrase if phrase is not None else word or "").replace('\\"', '"')
+        if not term:
+            continue
+        {"-": exclude, "!": exclude, "+": required}.get(sign, include).append(term)
+    return include, exclude, required
+
+
+@lru_cache(maxsize=1024)
+def _lowered_terms(query: str) -> tuple[tuple[str, ...], ...]:
+    """parse_text_query, lower-cased, once per query text: the live feed asks per event."""
+    return tuple(tuple(t.lower() for t in terms) for terms in parse_text_query(query))
+
+
+class EventTextFilter(_Filter):
+    query: str = Field(max_length=200, description='Text search, e.g. `error -debug "timed out"`')
+
+    def _haystack(self, event: schemas.Event) -> str:
+        parts = [event.event, *event.resource.root.values()]
+        for related in event.related:
+            parts.extend(related.root.values())
+        parts.append(str(event.payload))
+        return " ".join(parts).lower()
+
+    def includes(self, event: schemas.Event) -> bool:
+        include, exclude, required = _lowered_terms(self.query)
+        if not (include or exclude or required):
+            return True
+        text = self._haystack(event)
+        if include and not any(t in text for t in include):
+            return False
+        if any(t in text for t in exclude):
+            return False
+        return all(t in text for t in required)
+
+    def q(self) -> Q:
+        include, exclude, required = parse_text_query(self.query)
+        fields = ("event", "resource", "related", "payload")
+
+        def contains(term: str) -> Q:
+            # JSON columns are searched as their text; icontains escapes % and _.
+            return _any(Q(**{f"{f}__icontains": term}) for f in fields)
+
+        q = Q()
+        if include:
+            q &= _any(contains(t) for t in include)
+        for term in exclude:
+            q &= ~contains(term)
+        for term in required:
+            q &= contains(term)
+        return q
+
+
+class EventOrder(StrEnum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class EventFilter(_Filter):
+    """Prefect's EventFilter: every part given must match (AND)."""
+
+    occurred: EventOccurredFilter = Field(default_factory=EventOccurredFilter)
+    event: EventNameFilter | None = None
+    resource: EventResourceFilter | None = None
+    related: EventRelatedFilter | list[EventRelatedFilter] | None = None
+    any_resource: EventAnyResourceFilter | list[EventAnyResourceFilter] | None = None
+    id: EventIDFilter = Field(default_factory=EventIDFilter)
+    text: EventTextFilter | None = None
+    order: EventOrder = EventOrder.DESC
+
+    def _related(self) -> list[EventRelatedFilter]:
+        if self.related is None:
+            return []
+        return self.related if isinstance(self.related, list) else [self.related]
+
+    def _any_resource(self) -> list[EventAnyResourceFilter]:
+        if self.any_resource is None:
+            return []
+        return self.any_resource if isinstance(self.any_resource, list) else [self.any_resource]
+
+    def includes(self, event: schemas.Event, *, check_time: bool = True) -> bool:
+        """Does this event match? The live feed passes check_time=False: it wants what
+        arrives from now on whatever the page's time window was."""
+        if check_time and not self.occurred.includes(event):
+            return False
+        if self.event and not self.event.includes(event):
+            return False
+        if self.resource and not self.resource.includes(event):
+            return False
+        if not all(f.includes(event) for f in self._related()):
+            return False
+        if not all(f.includes(event) for f in self._any_resource()):
+            return False
+        if not self.id.includes(event):
+            return False
+        return not (self.text and not self.text.includes(event))
+
+    def _driver(self) -> EventRelatedFilter | None:
+        return next((f for f in self._related() if f.can_drive()), None)
+
+    def q(self, *, skip: EventRelatedFilter | None = None) -> Q:
+        q = self.occurred.q() & self.id.q()
+        if self.event:
+            q &= self.event.q()
+        if self.resource:
+            q &= self.resource.q()
+        for related in self._related():
+            if related is not skip:
+                q &= related.q(self.occurred)
+        for any_resource in self._any_resource():
+            q &= any_resource.q(self.occurred)
+        if self.text:
+            q &= self.text.q()
+        return q
+
+    def matching(self) -> QuerySet[Event]:
+        """Every matching event once, unordered: for counting."""
+        return Event.objects.filter(self.q())
+
+    def apply(
+        self, queryset: QuerySet[Event] | None = None, *, after: tuple[datetime, UUID] | None = None
+    ) -> QuerySet[Event]:
+        """The matching events in this filter's order (newest first, or oldest with ASC),
+        after the keyset position `after` = (occurred, id) when given.
+
+        With a related filter on a role or a resource id, the query walks that filter's
+        rows in event_resources in time order (an index scan that stops at the page size)
+        and joins the events, instead of checking every recent event for such a row. An
+        event listing the same resource twice in a matching role then comes back twice, in
+        adjacent rows: readers that page (queries.page_events) skip the repeat.
+        """
+        queryset = Event.objects.all() if queryset is None else queryset
+        driver = self._driver()
+        queryset = queryset.filter(self.q(skip=driver))
+        if driver is None:
+            time_field = "occurred"
+            if after is not None:
+                queryset = queryset.filter(self._after_q("occurred", after))
+        else:
+            time_field = "resources__occurred"
+            rows = driver.rows_q(self.occurred, prefix="resources__")
+            if after is not None:
+                rows &= self._after_q(time_field, after)
+            queryset = queryset.filter(rows)  # one filter() call: one join, one row
+        if self.order == EventOrder.ASC:
+            return queryset.order_by(time_field, "id")
+        return queryset.order_by(f"-{time_field}", "-id")
+
+    def _after_q(self, time_field: str, after: tuple[datetime, UUID]) -> Q:
+        occurred, id = after
+        op = "gt" if self.order == EventOrder.ASC else "lt"
+        return Q(**{f"{time_field}__{op}": occurred}) | Q(**{time_field: occurred, f"id__{op}": id})

@@ -1,0 +1,242 @@
+"""The automation pages: builder, list, detail, duplicate, delete, import/export, blocks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from automations import services
+from automations.models import Automation, WebhookBlock
+from automations.web import forms
+from tests.automations.test_schema import (  # noqa: F401
+    CASE_IDS,
+    CASES,
+    WEBHOOK_ID,
+    automation,
+    blocks,
+    compound,
+    event,
+)
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client_in(client, viewer):
+    client.login(username=viewer.username, password=PASSWORD)
+    return client
+
+
+def post_form(client, data, url="/automations/new/"):
+    form_data = forms.to_form_data(data)
+    body = {key: form_data.getlist(key) for key in form_data}
+    body["save"] = "1"
+    return client.post(url, body)
+
+
+def test_pages_require_login(client):
+    for url in (
+        "/automations/",
+        "/automations/new/",
+        "/automations/import/",
+        "/automations/blocks/",
+    ):
+        assert client.get(url).status_code == 302
+
+
+def test_builder_renders_every_preset(client_in):
+    for key in (
+        "flow-run-state",
+        "flow-run-stuck",
+        "worker-silent",
+        "task-run-failures",
+        "work-pool-status",
+        "work-queue-status",
+        "custom",
+    ):
+        response = client_in.get(f"/automations/new/?template={key}")
+        assert response.status_code == 200
+    assert (
+        b'name="trigger.posture" value="Proactive" checked'
+        in client_in.get("/automations/new/?template=flow-run-stuck").content
+    )
+
+
+def test_saving_through_the_form_and_listing_it(client_in, blocks):  # noqa: F811
+    data = automation(
+        compound(event(), event(posture="Proactive", within="1m")),
+        actions=[
+            {"type": "call-webhook", "block_document_id": WEBHOOK_ID},
+            {"type": "pause-automation", "source": "inferred"},
+        ],
+        name="<b>Escaped</b>",
+    )
+    response = post_form(client_in, data)
+    assert response.status_code == 302
+    saved = Automation.objects.get()
+    assert saved.trigger["triggers"][1]["within"] == 60.0
+    page = client_in.get("/automations/?q=escaped").content.decode()
+    assert "&lt;b&gt;Escaped&lt;/b&gt;" in page and "<b>Escaped</b>" not in page
+    assert "Proactive: expecting 1 prefect.flow-run.Failed event within 1m" in page
+    assert "Call a webhook" in page
+    assert "No automation matches" in client_in.get("/automations/?q=zzz").content.decode()
+
+
+def test_invalid_form_rerenders_with_message_beside_nested_field_and_keeps_input(client_in):
+    data = automation(
+        compound(
+            event(), {"type": "sequence", "triggers": [event(posture="Proactive", within="1m")]}
+        )
+    )
+    form_data = forms.to_form_data(data)
+    form_data.setlist("trigger.triggers.1.triggers.0.within", ["3s"])
+    form_data.setlist("name", ["Keep me"])
+    body = {key: form_data.getlist(key) for key in form_data}
+    response = client_in.post("/automations/new/", body)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'name="trigger.triggers.1.triggers.0.within" value="3s"' in html
+    assert "must be greater than or equal to 10 seconds" in html
+    assert 'value="Keep me"' in html
+    assert not Automation.objects.exists()
+
+
+def test_json_tab_saves_through_the_schema(client_in):
+    bad = json.dumps(automation(event(within=None)))
+    response = client_in.post("/automations/new/", {"json": bad, "save_json": "1"})
+    assert response.status_code == 422
+    assert "`within` should be a valid timedelta" in response.content.decode()
+    good = json.dumps(automation(name="From JSON"))
+    assert client_in.post("/automations/new/", {"json": good, "save_json": "1"}).status_code == 302
+    assert Automation.objects.get().name == "From JSON"
+
+
+def test_edit_toggle_duplicate_delete_export(client_in):
+    a = services.save_automation(services.parse_automation(automation()))
+    assert client_in.get(f"/automations/{a.pk}/edit/").status_code == 200
+    assert client_in.get(f"/automations/{a.pk}/").status_code == 200
+    client_in.post(f"/automations/{a.pk}/enabled/", {"enabled": "false"})
+    a.refresh_from_db()
+    assert a.enabled is False
+    client_in.post(f"/automations/{a.pk}/duplicate/")
+    assert Automation.objects.filter(name="Failed runs (copy)", enabled=False).exists()
+    exported = json.loads(client_in.get("/automations/export/").content)
+    assert len(exported) == 2
+    assert (
+        json.loads(client_in.get(f"/automations/{a.pk}/export/").content)["name"] == "Failed runs"
+    )
+    assert b"cannot be restored" in client_in.get(f"/automations/{a.pk}/delete/").content
+    client_in.post(f"/automations/{a.pk}/delete/")
+    assert not Automation.objects.filter(pk=a.pk).exists()
+
+
+def test_import_prefect_json_one_or_a_list(client_in):
+    prefect_export = {
+        "id": "5d7a4f3c-7a0e-4b43-9a8c-8d6a0a3a3e11",
+        "created": "2024-05-01T12:00:00Z",
+        "updated": "2024-05-01T12:00:00Z",
+        "name": "From Prefect",
+        "description": "",
+        "enabled": True,
+        "tags": [],
+        "trigger": {
+            "type": "event",
+            "id": "0b3b0a35-8e88-4c3f-a8f5-54c6e79f6a0a",
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            "match_related": {},
+            "after": [],
+            "expect": ["prefect.flow-run.Crashed"],
+            "for_each": ["prefect.resource.id"],
+            "posture": "Reactive",
+            "threshold": 1,
+            "within": 0.0,
+        },
+        "actions": [{"type": "cancel-flow-run"}],
+        "actions_on_trigger": [],
+        "actions_on_resolve": [],
+    }
+    assert (
+        client_in.post("/automations/import/", {"json": json.dumps(prefect_export)}).status_code
+        == 302
+    )
+    second = dict(prefect_export, name="Second")
+    assert (
+        client_in.post(
+            "/automations/import/", {"json": json.dumps([second, dict(second, name="Third")])}
+        ).status_code
+        == 302
+    )
+    assert sorted(Automation.objects.values_list("name", flat=True)) == [
+        "From Prefect",
+        "Second",
+        "Third",
+    ]
+
+
+def test_import_is_all_or_nothing(client_in):
+    payload = [automation(name="ok"), automation(event(posture="Proactive", within=2), name="bad")]
+    response = client_in.post("/automations/import/", {"json": json.dumps(payload)})
+    assert response.status_code == 422
+    assert "1.trigger.within" in response.content.decode()
+    assert not Automation.objects.exists()
+
+
+def test_blocks_are_editable_in_the_dashboard(client_in):
+    response = client_in.post(
+        "/automations/blocks/webhook/new/",
+        {"name": "hook", "url": "https://example.com/x", "method": "POST", "headers": "{}"},
+    )
+    assert response.status_code == 302
+    block = WebhookBlock.objects.get()
+    assert client_in.get(f"/automations/blocks/webhook/{block.pk}/").status_code == 200
+    bad = client_in.post(
+        "/automations/blocks/notification/new/",
+        {"name": "n", "channel": "email", "target": "not-an-email"},
+    )
+    assert bad.status_code == 200 and b"valid email" in bad.content
+
+
+def test_automate_from_an_event_prefills_a_matching_trigger(client_in):
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from eventsui.events.models import Event
+
+    e = Event.objects.create(
+        id=uuid4(),
+        occurred=datetime.now(UTC),
+        received=datetime.now(UTC),
+        event="prefect.flow-run.Failed",
+        resource_id="prefect.flow-run.abc",
+        resource={
+            "prefect.resource.id": "prefect.flow-run.abc",
+            "prefect.resource.name": "nice-fox",
+        },
+    )
+    html = client_in.get(f"/automations/new/?event={e.pk}").content.decode()
+    assert 'value="prefect.flow-run.Failed"' in html
+    assert 'value="prefect.flow-run.abc"' in html
+    assert client_in.get(f"/automations/new/?event={uuid4()}").status_code == 404
+
+
+def test_admin_validates_with_the_schema(client, admin):
+    client.login(username=admin.username, password=PASSWORD)
+    body = {
+        "name": "adm",
+        "description": "",
+        "enabled": "on",
+        "trigger": json.dumps(event(posture="Proactive", within=3)),
+        "actions": "[]",
+        "actions_on_trigger": "[]",
+        "actions_on_resolve": "[]",
+        "owner_resource": "",
+    }
+    response = client.post("/admin/automations/automation/add/", body)
+    assert response.status_code == 200
+    assert "must be greater than or equal to 10 seconds" in response.content.decode()
+    body["trigger"] = json.dumps(event(posture="Proactive", within="1m"))
+    assert client.post("/admin/automations/automation/add/", body).status_code == 302
+    assert Automation.objects.get().trigger["within"] == 60.0
+    assert client.get("/admin/automations/webhookblock/add/").status_code == 200
