@@ -2,8 +2,8 @@
 
 Forms, the REST API, JSON import and `Automation.clean()` all validate through
 `AutomationCore` (via `automations.services.parse_automation`) and translate errors with
-`automations.errors.schema_errors`; none of them restates a bound. Rules come from the seed
-`004_bb1dbf3b3169efdb.txt` (prefect.events) and, where the seed is silent, Prefect 3's server
+`automations.errors.schema_errors`; none of them restates a bound. Rules come from Prefect 3's API
+reference for `prefect.events` (triggers, actions) and, where it is silent, Prefect 3's server
 (`prefect/server/events/actions.py`, `prefect/server/events/schemas/automations.py`).
 
 Every rule we add raises `PydanticCustomError` through `_rule(...)` with a message meant for
@@ -76,7 +76,7 @@ RULES: dict[str, str] = {
     "name_blank": "Give the automation a name.",
 }
 
-# The minimums of the seed, named once.
+# The minimums of Prefect's schema, named once.
 PROACTIVE_MINIMUM_WITHIN = timedelta(seconds=10)
 METRIC_MINIMUM_RANGE = timedelta(seconds=300)
 

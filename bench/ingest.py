@@ -1,7 +1,7 @@
 """Ingest benchmark: events/s from the first byte sent to every event queryable, zero lost.
 
 Runs against any server URL (start one with daphne first). Events come from the demo
-simulator (the seeds' catalog, ~1.6 KB and ~7 related resources each), are serialized before
+simulator (Prefect's event catalog, ~1.6 KB and ~7 related resources each), are serialized before
 the clock starts, and are sent either as POST /api/events batches over several keep-alive
 connections, or over one /api/events/in websocket with Prefect's protocol. After sending,
 the benchmark waits until the last event is queryable through POST /api/events/filter (that

@@ -112,7 +112,7 @@ def channel_layer_from_url(url: str | None) -> dict:
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis's blocking
-            # read: idle websockets would die with 1011 after 5 s (STACK_NOTES pitfall 1).
+            # read: idle websockets would die with 1011 after 5 s (channels-redis 4.3 with redis-py 8).
             "hosts": [{"address": url, "socket_timeout": 30}],
             "capacity": 1000,
             "expiry": 30,

@@ -1,6 +1,6 @@
 """The event catalog: what Prefect's worker, runner and task-run events mean.
 
-Transcribed from the seeds (`000_*`: worker and runner events, `002_*`: task-run state
+Transcribed from Prefect 3's event reference (worker and runner events, task-run state
 events). The event page shows an event's entry (its description, the meaning of its labels
 and of its related resources by role); `/catalog/` lists them all.
 """
@@ -72,7 +72,7 @@ FLOW_RUN_RELATED = [
 ]
 NO_PAYLOAD = "This event has no payload."
 
-# (state name, state type, description) — the 14 task run states of seed 002.
+# (state name, state type, description) — the 14 task run states of Prefect's task-run events.
 TASK_RUN_STATES: list[tuple[str, str, str]] = [
     ("Scheduled", "SCHEDULED", "Task is scheduled for execution"),
     ("Late", "SCHEDULED", "Scheduled task was not started on time"),

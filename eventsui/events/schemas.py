@@ -2,8 +2,8 @@
 
 Everything that accepts events (the REST API, the ingest websocket, the demo generator, the
 admin) validates through these models; nothing else restates a bound or a pattern. Rules come
-from the seed `004_bb1dbf3b3169efdb.txt` (prefect.events) and Prefect 3's open-source server
-where the seed is silent. Label matching (`ResourceSpecification`, `label_matches`) lives here
+from Prefect 3's API reference for `prefect.events` (Event, ReceivedEvent, Resource,
+RelatedResource) and, where it is silent, Prefect 3's open-source server (`prefect.server.events.schemas`). Label matching (`ResourceSpecification`, `label_matches`) lives here
 too, because the event filters, the live feed and automation triggers all use it.
 """
 

@@ -2,7 +2,7 @@
 
 Run them in their own pytest invocation (`pytest tests/browser`): Playwright's sync API runs
 an event loop in the test thread, which breaks pytest-asyncio tests run after it in the same
-process (STACK_NOTES pitfall 6).
+process (it would break the pytest-asyncio tests that follow).
 
 Fixtures for every browser test module:
 - `server`: a daphne process serving the whole ASGI app (`server.url`, `server.ws_url`),

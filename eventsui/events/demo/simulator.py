@@ -2,7 +2,7 @@
 
 A small fleet (work pools and their queues, workers of several types, flows, deployments, a
 couple of `flow.serve()` runners) runs flows; every step emits the event Prefect 3 would emit,
-in the shapes of the seed catalog (`000_…` worker and runner events, `002_…` task-run states)
+in the shapes of Prefect's event reference (worker and runner events, task-run states)
 and, for flow-run states, of Prefect's server (`prefect/server/models/events.py`).
 
 Two details follow what a server really *receives* rather than what one call site builds:
@@ -38,7 +38,7 @@ __all__ = ["Simulator", "LiveSource", "generate", "size_stats", "TASK_RUN_STATES
 
 PREFECT_VERSIONS = ("3.4.11", "3.6.2", "3.8.8")
 
-# State name -> state type, for task runs (seed 002) and flow runs (Prefect's states module).
+# State name -> state type, for task runs (Prefect's task-run state events) and flow runs (Prefect's states module).
 TASK_RUN_STATES: dict[str, str] = {
     "Scheduled": "SCHEDULED",
     "Late": "SCHEDULED",
