@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from automations import services
+from automations import services, validation
 from automations.models import Automation, NotificationBlock, WebhookBlock
 
 
@@ -31,7 +31,7 @@ class AutomationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # clean() already validated; store what the schema produced (defaults, float seconds).
-        services.save_automation(services.parse_automation(obj.core_data()), instance=obj)
+        services.save_automation(validation.parse_automation(obj.core_data()), instance=obj)
 
 
 @admin.register(WebhookBlock)

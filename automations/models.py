@@ -1,7 +1,8 @@
-"""Stored automations and the blocks their actions point at.
+"""Stored automations (and, from `automations.blocks`, the blocks their actions point at).
 
 Rows are written only through `automations.services`; the trigger and actions are stored as
 Prefect-format JSON and read back only through the schema (`Automation.to_schema()`).
+Validation (`clean()`) is `automations.validation`'s, which writes nothing.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
+from pydantic import ValidationError
 
-from automations import schemas
+from automations import schemas, validation
+
+# The blocks' tables live beside the block lookup that validation uses; Django finds them here.
+from automations.blocks import BLOCK_MODELS, NotificationBlock, WebhookBlock  # noqa: F401
 
 
 class Automation(models.Model):
@@ -60,21 +65,10 @@ class Automation(models.Model):
 
     def clean(self) -> None:
         """The admin's validation: the schema's rules, reported on the model's fields."""
-        from automations.services import parse_automation, schema_error_dict
-
         try:
-            parse_automation(self.core_data())
-        except schemas.SchemaValidationError as exc:
-            raise DjangoValidationError(schema_error_dict(exc)) from None
-
-    def to_api(self) -> dict[str, Any]:
-        """Prefect's Automation shape: the core plus id, created, updated."""
-        data = self.to_schema().to_json()
-        data["id"] = str(self.id)
-        data["created"] = self.created.isoformat()
-        data["updated"] = self.updated.isoformat()
-        data.setdefault("tags", [])
-        return data
+            validation.parse_automation(self.core_data())
+        except ValidationError as exc:
+            raise DjangoValidationError(validation.schema_error_dict(exc)) from None
 
 
 class AutomationRelatedResource(models.Model):
@@ -102,80 +96,3 @@ class AutomationRelatedResource(models.Model):
 
     def __str__(self) -> str:
         return self.resource_id
-
-
-class WebhookBlock(models.Model):
-    """Where a call-webhook action sends its request (Prefect's Webhook block)."""
-
-    METHODS = [(m, m) for m in ("POST", "PUT", "PATCH", "GET", "DELETE")]
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200, unique=True)
-    url = models.URLField(max_length=2000, verbose_name="URL")
-    method = models.CharField(max_length=10, choices=METHODS, default="POST")
-    headers = models.JSONField(
-        default=dict, blank=True, help_text="A JSON object of header names to values."
-    )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = "webhook"
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        if not isinstance(self.headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
-        ):
-            raise DjangoValidationError(
-                {"headers": "Enter a JSON object of header names to text values."}
-            )
-
-
-class NotificationBlock(models.Model):
-    """Where a send-notification action sends its message."""
-
-    CHANNELS = [
-        ("email", "Email"),
-        ("slack", "Slack incoming webhook"),
-        ("teams", "Microsoft Teams webhook"),
-        ("webhook", "Generic webhook"),
-    ]
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200, unique=True)
-    channel = models.CharField(max_length=20, choices=CHANNELS, default="email")
-    target = models.CharField(
-        max_length=2000, help_text="The email address(es, comma-separated) or the webhook URL."
-    )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = "notification target"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.get_channel_display()})"
-
-    def clean(self) -> None:
-        from django.core.validators import EmailValidator, URLValidator
-
-        if self.channel == "email":
-            validate = EmailValidator("Enter valid email addresses, separated by commas.")
-            for address in (a.strip() for a in self.target.split(",")):
-                validate(address)
-        else:
-            try:
-                URLValidator()(self.target)
-            except DjangoValidationError:
-                raise DjangoValidationError({"target": "Enter a valid URL."}) from None
-
-
-BLOCK_MODELS: dict[str, type[models.Model]] = {
-    "webhook": WebhookBlock,
-    "notification": NotificationBlock,
-}

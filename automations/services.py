@@ -1,55 +1,26 @@
-"""Every write to automations and blocks goes through here: validate, store, relate.
+"""Every write to automations goes through here: validate, store, relate.
 
 Views, the API, JSON import and the admin call these functions; none of them stores an
-automation row itself. Validation is always `parse_automation`, i.e. the schema, with the
-block ids checked against the stored blocks.
+automation row itself. Validation is always `automations.validation.parse_automation`, i.e. the
+schema, with the block ids checked against the stored blocks.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from typing import Any
-from uuid import UUID
 
 from django.db import transaction
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from automations import schemas
 from automations.errors import schema_errors
-from automations.models import BLOCK_MODELS, Automation, AutomationRelatedResource
+from automations.models import Automation, AutomationRelatedResource
+from automations.prefect_json import automation_json
+from automations.validation import parse_automation
 
-# The resource id prefix of the object each "selected" action points at.
-_SELECTED_KINDS = {
-    "deployment_id": "prefect.deployment",
-    "work_pool_id": "prefect.work-pool",
-    "work_queue_id": "prefect.work-queue",
-    "automation_id": "prefect.automation",
-}
-
-
-def block_exists(kind: str, block_id: UUID) -> bool:
-    return BLOCK_MODELS[kind].objects.filter(pk=block_id).exists()
-
-
-VALIDATION_CONTEXT = {"block_exists": block_exists}
-
-
-def parse_automation(data: Any) -> schemas.AutomationCore:
-    """Validate an automation (a dict, or JSON text) with every rule of the schema."""
-    if isinstance(data, str | bytes):
-        return schemas.AutomationCore.model_validate_json(data, context=VALIDATION_CONTEXT)
-    return schemas.AutomationCore.model_validate(data, context=VALIDATION_CONTEXT)
-
-
-def schema_error_dict(exc: ValidationError) -> dict[str, list[str]]:
-    """Errors keyed by the top-level field (Django's ValidationError dict form)."""
-    out: dict[str, list[str]] = {}
-    for error in schema_errors(exc):
-        top = str(error["loc"][0]) if error["loc"] else "__all__"
-        rest = ".".join(str(p) for p in error["loc"][1:])
-        out.setdefault(top, []).append(f"{rest}: {error['msg']}" if rest else error["msg"])
-    return out
+# Import files are parsed as the builder's JSON tab parses its text (pydantic's JSON parser),
+# so that broken JSON is reported as a schema error (`json_invalid`) like everywhere else.
+_JSON = TypeAdapter(Any)
 
 
 def _related_resources(core: schemas.AutomationCore) -> list[tuple[str, bool]]:
@@ -60,7 +31,8 @@ def _related_resources(core: schemas.AutomationCore) -> list[tuple[str, bool]]:
         if isinstance(action, schemas.SourcedAction) and action.source == "selected":
             object_id = getattr(action, action.id_field)
             if object_id:
-                related.setdefault(f"{_SELECTED_KINDS[action.id_field]}.{object_id}", False)
+                kind = schemas.SELECTED_KINDS[action.id_field]
+                related.setdefault(f"{kind}.{object_id}", False)
     return list(related.items())
 
 
@@ -69,7 +41,7 @@ def save_automation(
     core: schemas.AutomationCore, *, instance: Automation | None = None
 ) -> Automation:
     """Store a validated automation (new, or replacing `instance`) and its related resources."""
-    data = core.to_json()
+    data = automation_json(core)
     automation = instance or Automation()
     automation.name = core.name
     automation.description = core.description
@@ -100,7 +72,7 @@ def delete_automation(automation: Automation) -> None:
 
 def duplicate_automation(automation: Automation) -> Automation:
     """A copy, disabled so that it doesn't act twice before someone edits it."""
-    data = automation.to_schema().to_json()
+    data = automation_json(automation)
     data["name"] = f"{automation.name} (copy)"
     data["enabled"] = False
     _drop_trigger_ids(data["trigger"])
@@ -126,19 +98,16 @@ def import_automations(payload: Any) -> list[Automation]:
     """
     if isinstance(payload, str | bytes):
         try:
-            payload = json.loads(payload)
-        except json.JSONDecodeError:
-            # Let the schema report it, so it reads as everywhere else.
-            try:
-                parse_automation(payload)
-            except ValidationError as exc:
-                raise ImportFailed(schema_errors(exc)) from None
+            payload = _JSON.validate_json(payload)
+        except ValidationError as exc:
+            raise ImportFailed(schema_errors(exc)) from None
     items = payload if isinstance(payload, list) else [payload]
     cores, errors = [], []
     for index, item in enumerate(items):
         if isinstance(item, dict):
             item = {k: v for k, v in item.items() if k not in ("id", "created", "updated")}
-            _drop_trigger_ids(item["trigger"]) if isinstance(item.get("trigger"), dict) else None
+            if isinstance(item.get("trigger"), dict):
+                _drop_trigger_ids(item["trigger"])
         try:
             cores.append(parse_automation(item))
         except ValidationError as exc:
@@ -148,7 +117,3 @@ def import_automations(payload: Any) -> list[Automation]:
         raise ImportFailed(errors)
     with transaction.atomic():
         return [save_automation(core) for core in cores]
-
-
-def export_automations(automations: Iterable[Automation]) -> list[dict[str, Any]]:
-    return [a.to_schema().to_json() for a in automations]

@@ -35,6 +35,7 @@ import httpx
 import websockets
 
 FLOWS = 20
+ROW_ID = re.compile(r'<li class="feed-row" data-id="([^"]+)"')
 POOLS = 5
 KINDS = ("a", "b", "c", "d")
 
@@ -141,8 +142,8 @@ async def subscriber(
             now = time.perf_counter()
             data = json.loads(message)
             if data["type"] == "events":
-                for row in data["rows"]:
-                    received[row["id"]] = now
+                for row in data["rows"]:  # the HTML of the feed's row, one per event
+                    received[ROW_ID.search(row).group(1)] = now
             elif data["type"] == "gap":
                 counters["gaps"] += 1
 

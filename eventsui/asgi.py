@@ -21,9 +21,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import re_path  # noqa: E402
 
 from eventsui.routing import api_websocket_urlpatterns, browser_websocket_urlpatterns  # noqa: E402
-from eventsui.server import daphne_pings  # noqa: E402
+from eventsui.server.daphne_pings import DaphnePingsPatch  # noqa: E402
 
-daphne_pings.install()
+DaphnePingsPatch.install()
 
 # Ingestion allocates many short-lived objects per event; with the default thresholds the
 # collector runs every 700 allocations and rescans the whole long-lived heap (Django, the

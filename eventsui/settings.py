@@ -139,9 +139,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "channels",
+    "eventsui.server",  # `manage.py check` fails when a patch in eventsui/server does not apply
     "eventsui.events",
     "automations",
 ]
@@ -225,6 +225,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Prefect 3 compatible events and automations API",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies are the pydantic models' own JSON Schema (drf_spectacular.contrib.pydantic),
+    # which is JSON Schema 2020-12 (`"type": "null"`, `const`): OpenAPI 3.1's dialect.
+    "OAS_VERSION": "3.1.0",
 }
 
 # The event schema's limits (Prefect's PREFECT_EVENTS_MAXIMUM_* settings).

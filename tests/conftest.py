@@ -25,6 +25,23 @@ def _fresh_channel_layer():
 
 
 @pytest.fixture(autouse=True)
+def _postgresql_marker_needs_postgresql(request):
+    """A test marked `postgresql` checks PostgreSQL-only code: on another database it would
+    pass without running that code, so it fails instead (tests/run.sh deselects it there)."""
+    if request.node.get_closest_marker("postgresql") is None:
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.fail(
+            f"{request.node.name} checks PostgreSQL-only code but the database is "
+            f"{connection.vendor}: set DATABASE_URL=postgresql://..., or deselect these tests "
+            'with -m "not postgresql" (as tests/run.sh does without PostgreSQL).',
+            pytrace=False,
+        )
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

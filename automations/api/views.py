@@ -1,16 +1,20 @@
 """The automation API, on Prefect's paths and with Prefect's shapes.
 
-Each view parses with the schema (through the services) and answers schema errors as 422
-{detail, errors}, exactly the messages the forms show.
+Each view parses with the schema (automations.validation) and lets its errors through:
+eventsui.lib.api_errors.exception_handler answers them as 422 {detail, errors}, with the
+locations tidied by `schema_errors`, exactly the messages the forms show.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 import jinja2
 from django.db.models import QuerySet
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,31 +23,49 @@ from rest_framework.views import APIView
 from automations import schemas, services
 from automations.errors import schema_errors
 from automations.models import Automation
+from automations.prefect_json import automation_json
+from automations.validation import parse_automation
+from eventsui.lib.api_errors import Unprocessable
 
 DEFAULT_LIMIT = 200
-
-
-def error_response(exc: ValidationError, *, loc_prefix: tuple[Any, ...] = ()) -> Response:
-    errors = schema_errors(exc, loc_prefix=loc_prefix)
-    first = errors[0] if errors else None
-    detail = f"{first['field'] or 'body'}: {first['msg']}" if first else "Invalid input"
-    return Response(
-        {"detail": detail, "errors": errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY
-    )
 
 
 def not_found() -> Response:
     return Response({"detail": "Automation not found"}, status=status.HTTP_404_NOT_FOUND)
 
 
-class AutomationCreateView(APIView):
+class AutomationAPIView(APIView):
+    # Read by the exception handler (eventsui.lib.api_errors) to list a schema's errors.
+    schema_errors = staticmethod(schema_errors)
+
+
+class StoredAutomation(schemas.AutomationCore):
+    """An automation as the API answers it (Prefect's Automation), for the API schema:
+    automation_json(..., api=True) (tests/server/test_api_schema.py checks that they agree)."""
+
+    id: UUID
+    created: datetime
+    updated: datetime
+    tags: list[str] = Field(default_factory=list)
+
+
+class StoredAutomations(RootModel[list[StoredAutomation]]):
+    """A list of automations, for the API schema."""
+
+
+INVALID = OpenApiResponse(description="{detail, errors}: each error's field, loc, type and msg")
+NOT_FOUND = OpenApiResponse(description="No automation has this id")
+
+
+class AutomationCreateView(AutomationAPIView):
+    @extend_schema(
+        request={"application/json": schemas.AutomationCore},
+        responses={201: StoredAutomation, 422: INVALID},
+    )
     def post(self, request: Request) -> Response:
-        try:
-            core = services.parse_automation(request.data)
-        except ValidationError as exc:
-            return error_response(exc)
+        core = parse_automation(request.data)
         automation = services.save_automation(core)
-        return Response(automation.to_api(), status=status.HTTP_201_CREATED)
+        return Response(automation_json(automation, api=True), status=status.HTTP_201_CREATED)
 
 
 class PartialUpdate(BaseModel):
@@ -51,36 +73,40 @@ class PartialUpdate(BaseModel):
     enabled: bool = True
 
 
-class AutomationDetailView(APIView):
+class AutomationDetailView(AutomationAPIView):
     def _get(self, pk) -> Automation | None:
         return Automation.objects.filter(pk=pk).first()
 
+    @extend_schema(responses={200: StoredAutomation, 404: NOT_FOUND})
     def get(self, request: Request, pk) -> Response:
         automation = self._get(pk)
-        return Response(automation.to_api()) if automation else not_found()
+        return Response(automation_json(automation, api=True)) if automation else not_found()
 
+    @extend_schema(
+        request={"application/json": schemas.AutomationCore},
+        responses={204: None, 404: NOT_FOUND, 422: INVALID},
+    )
     def put(self, request: Request, pk) -> Response:
         automation = self._get(pk)
         if automation is None:
             return not_found()
-        try:
-            core = services.parse_automation(request.data)
-        except ValidationError as exc:
-            return error_response(exc)
+        core = parse_automation(request.data)
         services.save_automation(core, instance=automation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(
+        request={"application/json": PartialUpdate},
+        responses={204: None, 404: NOT_FOUND, 422: INVALID},
+    )
     def patch(self, request: Request, pk) -> Response:
         automation = self._get(pk)
         if automation is None:
             return not_found()
-        try:
-            update = PartialUpdate.model_validate(request.data)
-        except ValidationError as exc:
-            return error_response(exc)
+        update = PartialUpdate.model_validate(request.data)
         services.set_enabled(automation, update.enabled)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses={204: None, 404: NOT_FOUND})
     def delete(self, request: Request, pk) -> Response:
         automation = self._get(pk)
         if automation is None:
@@ -125,42 +151,48 @@ def _body(request: Request) -> dict[str, Any]:
     return request.data if isinstance(request.data, dict) else {}
 
 
-class AutomationFilterView(APIView):
+class AutomationFilterView(AutomationAPIView):
+    @extend_schema(
+        request={"application/json": FilterBody}, responses={200: StoredAutomations, 422: INVALID}
+    )
     def post(self, request: Request) -> Response:
-        try:
-            body = FilterBody.model_validate(_body(request))
-        except ValidationError as exc:
-            return error_response(exc)
+        body = FilterBody.model_validate(_body(request))
         queryset = _filtered(body.automations).order_by(*_ORDER[body.sort])
         page = queryset[body.offset : body.offset + body.limit]
-        return Response([a.to_api() for a in page])
+        return Response([automation_json(a, api=True) for a in page])
 
 
-class AutomationCountView(APIView):
+class AutomationCountView(AutomationAPIView):
+    @extend_schema(request={"application/json": FilterBody}, responses={200: int, 422: INVALID})
     def post(self, request: Request) -> Response:
-        try:
-            body = FilterBody.model_validate(_body(request))
-        except ValidationError as exc:
-            return error_response(exc)
+        body = FilterBody.model_validate(_body(request))
         return Response(_filtered(body.automations).count())
 
 
-class AutomationsRelatedToView(APIView):
+class AutomationsRelatedToView(AutomationAPIView):
+    @extend_schema(responses={200: StoredAutomations})
     def get(self, request: Request, resource_id: str) -> Response:
         queryset = Automation.objects.filter(related_resources__resource_id=resource_id).distinct()
-        return Response([a.to_api() for a in queryset.order_by("name", "id")[:DEFAULT_LIMIT]])
+        rows = queryset.order_by("name", "id")[:DEFAULT_LIMIT]
+        return Response([automation_json(a, api=True) for a in rows])
 
 
-class TemplateValidateView(APIView):
+class TemplateValidateView(AutomationAPIView):
     """POST a template (a JSON string): 204 if it is valid, else 422 with its line and error."""
 
+    @extend_schema(
+        request={"application/json": str},
+        responses={
+            204: None,
+            422: OpenApiResponse(description="{error: {line, message, source}}, as Prefect's"),
+        },
+    )
     def post(self, request: Request) -> Response:
         template = request.data if isinstance(request.data, str) else ""
         try:
             schemas.validate_user_template(template)
         except (jinja2.TemplateSyntaxError, schemas.TemplateSecurityError) as exc:
-            return Response(
-                {"error": {"line": exc.lineno, "message": exc.message, "source": template}},
-                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-            )
+            raise Unprocessable(
+                {"error": {"line": exc.lineno, "message": exc.message, "source": template}}
+            ) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,7 @@
-"""Cheap suggestions for the builder: event names and resource names seen in stored events.
+"""Cheap suggestions for the builder: event names and the names of the objects actions select
+(seen in stored events; automations and blocks from their own tables).
 
-Both read a bounded slice of the newest rows (served by the `events_occurred_id` and
+The event reads take a bounded slice of the newest rows (served by the `events_occurred_id` and
 `event_resources_role_id` indexes) and are cached briefly; they are hints, not a catalogue.
 """
 
@@ -8,19 +9,19 @@ from __future__ import annotations
 
 from django.core.cache import cache
 
-from automations.models import Automation, NotificationBlock, WebhookBlock
+from automations import schemas
+from automations.blocks import BLOCK_MODELS
+from automations.models import Automation
 from eventsui.events.models import Event, EventResource
 
 RECENT_EVENTS = 5000
 RECENT_RESOURCES = 2000
 CACHE_SECONDS = 60
 
-# Datalist id -> the Prefect resource id prefix of that kind of object.
-RESOURCE_KINDS = {
-    "dl-deployments": "prefect.deployment.",
-    "dl-work-pools": "prefect.work-pool.",
-    "dl-work-queues": "prefect.work-queue.",
-}
+
+def datalist_id(id_field: str) -> str:
+    """The datalist of the objects an id field selects: `deployment_id` -> "dl-deployments"."""
+    return f"dl-{schemas.SELECTED_KINDS[id_field].removeprefix('prefect.')}s"
 
 
 def event_names() -> list[str]:
@@ -34,11 +35,18 @@ def event_names() -> list[str]:
 
 
 def resource_options() -> dict[str, list[tuple[str, str]]]:
-    """For each kind: (uuid, name) pairs of objects seen in recent events."""
+    """For each kind of object an action selects: (uuid, name) pairs, by datalist id.
 
-    def compute() -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, dict[str, str]] = {key: {} for key in RESOURCE_KINDS}
-        for key, prefix in RESOURCE_KINDS.items():
+    Automations are the stored ones; the other kinds are those seen in recent events.
+    """
+
+    def seen_in_events() -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {}
+        for id_field, kind in schemas.SELECTED_KINDS.items():
+            if id_field == "automation_id":
+                continue
+            prefix = f"{kind}."
+            names: dict[str, str] = {}
             rows = (
                 EventResource.objects.filter(resource_id__startswith=prefix)
                 .order_by("-occurred")
@@ -46,24 +54,25 @@ def resource_options() -> dict[str, list[tuple[str, str]]]:
             )
             for resource_id, labels in rows:
                 object_id = resource_id[len(prefix) :]
-                if object_id not in out[key]:
-                    out[key][object_id] = (labels or {}).get("prefect.resource.name") or object_id
-        return {key: sorted(values.items(), key=lambda kv: kv[1]) for key, values in out.items()}
+                if object_id not in names:
+                    names[object_id] = (labels or {}).get("prefect.resource.name") or object_id
+            out[datalist_id(id_field)] = sorted(names.items(), key=lambda kv: kv[1])
+        return out
 
-    return cache.get_or_set("automations:resources", compute, CACHE_SECONDS)
-
-
-def builder_context() -> dict:
-    options = resource_options()
-    options["dl-automations"] = [
+    options = dict(cache.get_or_set("automations:resource-names", seen_in_events, CACHE_SECONDS))
+    options[datalist_id("automation_id")] = [
         (str(pk), name)
         for pk, name in Automation.objects.order_by("name").values_list("id", "name")[:500]
     ]
+    return options
+
+
+def builder_context() -> dict:
     return {
         "event_names": event_names(),
-        "resource_options": options,
+        "resource_options": resource_options(),
         "blocks": {
-            "webhook": [(str(b.id), b.name) for b in WebhookBlock.objects.all()[:500]],
-            "notification": [(str(b.id), str(b)) for b in NotificationBlock.objects.all()[:500]],
+            kind: [(str(b.id), str(b)) for b in model.objects.all()[:500]]
+            for kind, model in BLOCK_MODELS.items()
         },
     }

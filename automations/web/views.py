@@ -3,10 +3,8 @@ form validates with the schema, the services write."""
 
 from __future__ import annotations
 
-import json
 from uuid import UUID
 
-from django import forms as django_forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -14,10 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_POST
+from pydantic import ValidationError
 
 from automations import schemas, services
 from automations.models import Automation, NotificationBlock, WebhookBlock
-from automations.web import forms, presets
+from automations.prefect_json import as_text, automation_json
+from automations.validation import parse_automation
+from automations.web import codec, labels, nodes, presets
+from automations.web.forms import BLOCK_FORMS, AutomationForm
 from automations.web.suggestions import builder_context
 
 STEPS = [("trigger", "Trigger"), ("actions", "Actions"), ("details", "Details")]
@@ -30,26 +32,24 @@ ACTION_LIST_TITLES = [
     ),
     ("actions_on_resolve", "When it resolves", "Done once, when the condition clears."),
 ]
-TRIGGER_TYPES = [
-    ("event", "Event"),
-    ("metric", "Metric"),
-    ("compound", "Compound (any / all / n of)"),
-    ("sequence", "Sequence (in this order)"),
-]
 
 
-def _blank_trigger(kind: str) -> forms.TriggerNode:
-    data = forms.to_form_data({"trigger": {"type": kind}})
-    if kind == "metric":
-        data.setlist("trigger.metric.range", ["5m"])
-        data.setlist("trigger.metric.firing_for", ["5m"])
-    node = forms.trigger_node(data, "trigger", {})
-    return node
+def _blank_trigger(kind: str) -> nodes.TriggerNode:
+    return nodes.trigger_node(codec.to_form_data({"trigger": {"type": kind}}), "trigger", {})
 
 
-def _blank_action(kind: str, ctx) -> forms.ActionNode:
+def _blank_action(kind: str, ctx) -> nodes.ActionNode:
     data = MultiValueDict({"x.0.type": [kind]})
-    return forms.action_node(data, "x.0", {}, ctx)
+    return nodes.action_node(data, "x.0", {}, ctx)
+
+
+def _json_tab(data: MultiValueDict) -> str:
+    """The JSON tab: Prefect's JSON of what the form holds, or the draft while it is invalid."""
+    draft = codec.from_form_data(data)
+    try:
+        return as_text(automation_json(parse_automation(draft)))
+    except ValidationError:
+        return as_text(draft)
 
 
 def _builder(
@@ -57,28 +57,28 @@ def _builder(
     data: MultiValueDict,
     *,
     automation: Automation | None = None,
-    form: forms.AutomationForm | None = None,
+    form: AutomationForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     ctx = builder_context()
     json_text = form.json_text if form is not None else None
     json_errors = form.schema_errors if json_text is not None else []
     errors = form.field_errors if form is not None and json_text is None else {}
-    trigger = forms.trigger_node(data, "trigger", errors)
+    trigger = nodes.trigger_node(data, "trigger", errors)
     action_lists = [
         {
             "name": name,
             "title": title,
             "help": help_,
-            "rows": forms.action_nodes(data, name, errors, ctx),
+            "rows": nodes.action_nodes(data, name, errors, ctx),
         }
         for name, title, help_ in ACTION_LIST_TITLES
     ]
     if json_text is None:
-        json_text = json.dumps(forms.from_form_data(data), indent=2)
+        json_text = _json_tab(data)
     step_errors = {
         "trigger": sum(1 for k in errors if k.startswith("trigger")),
-        "actions": sum(1 for k in errors if k.split(".")[0] in forms.ACTION_LISTS),
+        "actions": sum(1 for k in errors if k.split(".")[0] in codec.ACTION_LISTS),
         "details": sum(
             1 for k in errors if k.split(".")[0] in ("name", "description", "owner_resource")
         ),
@@ -99,10 +99,10 @@ def _builder(
         "json_text": json_text,
         "json_errors": json_errors or [],
         "steps": [(key, label, step_errors[key]) for key, label in STEPS],
-        "trigger_types": TRIGGER_TYPES,
-        "action_types": list(forms.ACTION_LABELS.items()),
-        "blank_triggers": [(kind, _blank_trigger(kind)) for kind, _ in TRIGGER_TYPES],
-        "blank_actions": [(kind, _blank_action(kind, ctx)) for kind in forms.ACTION_LABELS],
+        "trigger_types": list(labels.TRIGGER_LABELS.items()),
+        "action_types": list(labels.ACTION_LABELS.items()),
+        "blank_triggers": [(kind, _blank_trigger(kind)) for kind in labels.TRIGGER_LABELS],
+        "blank_actions": [(kind, _blank_action(kind, ctx)) for kind in labels.ACTION_LABELS],
         "presets": presets.PRESETS,
         "operators": [(m.value, m.value) for m in schemas.MetricTriggerOperator],
         "metric_names": [(m.value, m.value.capitalize()) for m in schemas.PrefectMetric],
@@ -113,7 +113,7 @@ def _builder(
 
 def _save(request: HttpRequest, automation: Automation | None) -> HttpResponse:
     use_json = "save_json" in request.POST
-    form = forms.AutomationForm(
+    form = AutomationForm(
         request.POST, json_text=request.POST.get("json", "") if use_json else None
     )
     if form.is_valid():
@@ -121,6 +121,10 @@ def _save(request: HttpRequest, automation: Automation | None) -> HttpResponse:
         messages.success(request, f"Saved “{saved.name}”.")
         return redirect("automations:detail", pk=saved.pk)
     return _builder(request, request.POST, automation=automation, form=form, status=422)
+
+
+def _action_label(action: schemas.Action) -> str:
+    return labels.ACTION_LABELS.get(action.type) or schemas.describe_action(action)
 
 
 @login_required
@@ -135,10 +139,8 @@ def automation_list(request: HttpRequest) -> HttpResponse:
         rows.append(
             {
                 "automation": automation,
-                "describe": core.describe(),
-                "actions": [
-                    forms.ACTION_LABELS.get(a.type, a.describe()) for a in core.all_actions()
-                ],
+                "describe": schemas.describe_trigger(core.trigger),
+                "actions": [_action_label(a) for a in core.all_actions()],
             }
         )
     return render(request, "automations/list.html", {"rows": rows, "q": q})
@@ -160,7 +162,7 @@ def automation_new(request: HttpRequest) -> HttpResponse:
         start = presets.from_event(event)
     else:
         start = presets.preset(request.GET.get("template", "custom"))
-    return _builder(request, forms.to_form_data(start))
+    return _builder(request, codec.to_form_data(start))
 
 
 @login_required
@@ -168,9 +170,7 @@ def automation_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
     automation = get_object_or_404(Automation, pk=pk)
     if request.method == "POST":
         return _save(request, automation)
-    return _builder(
-        request, forms.to_form_data(automation.to_schema().to_json()), automation=automation
-    )
+    return _builder(request, codec.to_form_data(automation_json(automation)), automation=automation)
 
 
 @login_required
@@ -183,15 +183,12 @@ def automation_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         {
             "automation": automation,
             "core": core,
-            "describe": core.describe(),
+            "describe": schemas.describe_trigger(core.trigger),
             "action_lists": [
-                (
-                    title,
-                    [forms.ACTION_LABELS.get(a.type, a.describe()) for a in getattr(core, name)],
-                )
+                (title, [_action_label(a) for a in getattr(core, name)])
                 for name, title, _ in ACTION_LIST_TITLES
             ],
-            "json_text": json.dumps(core.to_json(), indent=2),
+            "json_text": as_text(automation_json(core)),
         },
     )
 
@@ -225,7 +222,7 @@ def automation_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 def _download(data, filename: str) -> HttpResponse:
-    response = HttpResponse(json.dumps(data, indent=2), content_type="application/json")
+    response = HttpResponse(as_text(data), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -233,14 +230,13 @@ def _download(data, filename: str) -> HttpResponse:
 @login_required
 def automation_export(request: HttpRequest, pk: UUID) -> HttpResponse:
     automation = get_object_or_404(Automation, pk=pk)
-    return _download(automation.to_schema().to_json(), f"automation-{automation.pk}.json")
+    return _download(automation_json(automation), f"automation-{automation.pk}.json")
 
 
 @login_required
 def automation_export_all(request: HttpRequest) -> HttpResponse:
-    return _download(
-        services.export_automations(Automation.objects.order_by("name", "id")), "automations.json"
-    )
+    automations = Automation.objects.order_by("name", "id")
+    return _download([automation_json(a) for a in automations], "automations.json")
 
 
 @login_required
@@ -265,21 +261,6 @@ def automation_import(request: HttpRequest) -> HttpResponse:
 
 
 # -- blocks ----------------------------------------------------------------------------------------
-
-
-class WebhookBlockForm(django_forms.ModelForm):
-    class Meta:
-        model = WebhookBlock
-        fields = ["name", "url", "method", "headers"]
-
-
-class NotificationBlockForm(django_forms.ModelForm):
-    class Meta:
-        model = NotificationBlock
-        fields = ["name", "channel", "target"]
-
-
-BLOCK_FORMS = {"webhook": WebhookBlockForm, "notification": NotificationBlockForm}
 
 
 @login_required

@@ -9,7 +9,6 @@ capped instead of a full COUNT(*), and the list does not load payloads.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
@@ -21,6 +20,7 @@ from django.utils.html import format_html
 
 from eventsui.events import schemas
 from eventsui.events.models import ApiToken, Event
+from eventsui.events.web.feed_query import RANGES
 
 # Fixed choices: listing the distinct event names of a million rows would cost a scan.
 EVENT_PREFIXES = (
@@ -50,16 +50,17 @@ class EventKindFilter(admin.SimpleListFilter):
 
 
 class OccurredFilter(admin.SimpleListFilter):
+    """The feed page's time ranges (feed_query.RANGES), on the occurred index."""
+
     title = "occurred"
     parameter_name = "within"
-    WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
     def lookups(self, request, model_admin):
-        return (("1h", "Last hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days"))
+        return [(key, label) for key, (label, _) in RANGES.items()]
 
     def queryset(self, request, queryset):
-        window = self.WINDOWS.get(self.value() or "")
-        if window:
+        if self.value() in RANGES:
+            _, window = RANGES[self.value()]
             return queryset.filter(occurred__gte=schemas.now_utc() - window)
         return queryset
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from eventsui.events import states
+
 WORKER = "Worker events track the lifecycle of worker processes and the flow runs they execute."
 RUNNER = "Runner events cover flow run cancellation by locally-served deployments."
 TASK_RUN = (
@@ -72,23 +74,24 @@ FLOW_RUN_RELATED = [
 ]
 NO_PAYLOAD = "This event has no payload."
 
-# (state name, state type, description) — the 14 task run states of Prefect's task-run events.
-TASK_RUN_STATES: list[tuple[str, str, str]] = [
-    ("Scheduled", "SCHEDULED", "Task is scheduled for execution"),
-    ("Late", "SCHEDULED", "Scheduled task was not started on time"),
-    ("AwaitingConcurrencySlot", "SCHEDULED", "Waiting for a concurrency slot"),
-    ("AwaitingRetry", "SCHEDULED", "Waiting before a retry attempt"),
-    ("Pending", "PENDING", "Task is ready to execute"),
-    ("Running", "RUNNING", "Task is actively executing"),
-    ("Retrying", "RUNNING", "Task is retrying after a failure"),
-    ("Completed", "COMPLETED", "Task finished successfully"),
-    ("Failed", "FAILED", "Task finished with an error"),
-    ("Crashed", "CRASHED", "Task terminated unexpectedly"),
-    ("Cancelled", "CANCELLED", "Task was cancelled"),
-    ("Cancelling", "CANCELLING", "Cancellation was requested but not yet confirmed"),
-    ("Paused", "PAUSED", "Task is paused"),
-    ("Suspended", "PAUSED", "Task is suspended"),
-]
+# What each of the 14 task run states (eventsui.events.states) means, from Prefect's task-run
+# event reference; a state missing here fails at import.
+TASK_RUN_STATE_MEANINGS: dict[str, str] = {
+    "Scheduled": "Task is scheduled for execution",
+    "Late": "Scheduled task was not started on time",
+    "AwaitingConcurrencySlot": "Waiting for a concurrency slot",
+    "AwaitingRetry": "Waiting before a retry attempt",
+    "Pending": "Task is ready to execute",
+    "Running": "Task is actively executing",
+    "Retrying": "Task is retrying after a failure",
+    "Completed": "Task finished successfully",
+    "Failed": "Task finished with an error",
+    "Crashed": "Task terminated unexpectedly",
+    "Cancelled": "Task was cancelled",
+    "Cancelling": "Cancellation was requested but not yet confirmed",
+    "Paused": "Task is paused",
+    "Suspended": "Task is suspended",
+}
 
 TASK_RUN_LABELS = {
     "prefect.resource.id": "prefect.task-run.{uuid}",
@@ -131,6 +134,11 @@ TASK_RUN_NOTES = [
     "or deployment as related resources. Task run context (including the parent flow run ID) "
     "is available in the event payload under task_run.",
 ]
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:]
+
 
 ENTRIES: list[Entry] = [
     Entry(
@@ -211,15 +219,15 @@ ENTRIES: list[Entry] = [
             group="Task run events",
             description=(
                 f"Emitted each time a task run transitions to the {state} state "
-                f"({state_type}): {description[0].lower()}{description[1:]}."
+                f"({state_type}): {_lower_first(TASK_RUN_STATE_MEANINGS[state])}."
             ),
             labels=TASK_RUN_LABELS,
             related=[Related("tag", "prefect.tag.{tag}", "One entry per tag on the task run")],
             payload=TASK_RUN_PAYLOAD,
             notes=TASK_RUN_NOTES,
-            state_type=state_type,
+            state_type=state_type.value,
         )
-        for state, state_type, description in TASK_RUN_STATES
+        for state, state_type in states.STATE_TYPES.items()
     ],
 ]
 

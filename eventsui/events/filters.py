@@ -6,7 +6,9 @@ The same `EventFilter` object answers two questions:
 
 Both follow Prefect 3's semantics, with one deliberate difference: every predicate of a
 `related` filter is honoured in memory too (Prefect's live stream ignores them). Label values
-match through `schemas.label_matches` / `schemas.ResourceSpecification` (globs, `!` negation).
+match through `schemas.ResourceSpecification` and `eventsui.events.matching` (globs, `!`
+negation); the SQL translation here reads each pattern through `matching.parse_pattern`, as the
+in-memory matcher does, so the two cannot disagree on what a pattern means.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from eventsui.events import schemas
+from eventsui.events.matching import PatternKind, parse_pattern
 from eventsui.events.models import Event, EventResource
 from eventsui.events.schemas import ResourceSpecification, UtcDatetime
 
@@ -97,9 +100,9 @@ class EventNameFilter(_Filter):
     def q(self) -> Q:
         q = Q()
         if self.prefix:
-            q &= _any(Q(event__startswith=p) for p in self.prefix)
+            q &= _any(_prefix_q("event", p) for p in self.prefix)
         for p in self.exclude_prefix or []:
-            q &= ~Q(event__startswith=p)
+            q &= ~_prefix_q("event", p)
         if self.name:
             q &= Q(event__in=self.name)
         if self.exclude_name:
@@ -116,28 +119,39 @@ def _any(qs) -> Q:
     return result if not first else Q(pk__in=[])
 
 
+class _StartsWith(StartsWith):
+    """`startswith`, case-sensitive on every database, as `str.startswith` in memory.
+
+    Django's startswith is LIKE, which SQLite compares without ASCII case; there it becomes a
+    comparison of the value's first characters instead. PostgreSQL keeps LIKE, which its
+    `text_pattern_ops` indexes serve."""
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"substr({lhs}, 1, %s) = %s", (*lhs_params, len(self.rhs), self.rhs)
+
+
+def _prefix_q(field: str | KeyTextTransform, prefix: str) -> Q:
+    return Q(_StartsWith(F(field) if isinstance(field, str) else field, prefix))
+
+
 def _glob_q(field: str | KeyTextTransform, expected: str) -> Q:
     """A Q for one expected label value: exact, prefix, or a full glob; `!` negates.
 
-    `field` is a column name, or a JSON key as an expression (never a lookup path built from
-    a label name: a label called `isnull` or `a__b` would be read as a lookup). A missing
+    The pattern is read by `matching.parse_pattern`, the same reading the in-memory matcher
+    uses. `field` is a column name, or a JSON key as an expression (never a lookup path built
+    from a label name: a label called `isnull` or `a__b` would be read as a lookup). A missing
     JSON key never matches, negated or not, hence its explicit IS NOT NULL.
     """
-    negated = expected.startswith("!")
-    pattern = expected[1:] if negated else expected
+    pattern = parse_pattern(expected)
     target = F(field) if isinstance(field, str) else field
-    if "*" not in pattern and "?" not in pattern:
-        positive = Exact(target, pattern)
-    elif pattern.endswith("*") and "*" not in pattern[:-1] and "?" not in pattern:
-        positive = StartsWith(target, pattern[:-1])
+    if pattern.kind is PatternKind.EXACT:
+        positive = Exact(target, pattern.text)
+    elif pattern.kind is PatternKind.PREFIX:
+        positive = _StartsWith(target, pattern.text)
     else:
-        regex = (
-            "^"
-            + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-            + "$"
-        )
-        positive = Regex(target, regex)
-    if not negated:
+        positive = Regex(target, pattern.regex())
+    if not pattern.negated:
         return Q(positive)
     if isinstance(field, str):
         return ~Q(positive)
@@ -147,6 +161,8 @@ def _glob_q(field: str | KeyTextTransform, expected: str) -> Q:
 def _labels_q(
     spec: ResourceSpecification, *, id_field: str, labels_field: str, role_field: str | None = None
 ) -> Q:
+    """`spec` on one resource row: the id (and, on related rows, the role) from their columns,
+    other labels from the JSON of the resource's labels."""
     q = Q()
     for label, values in spec.items():
         if not values:  # an empty list of values matches nothing
@@ -161,7 +177,32 @@ def _labels_q(
     return q
 
 
-class EventResourceFilter(_Filter):
+class _ResourceMatch(_Filter):
+    """The id / id prefix / labels check of one resource, in memory and as SQL: shared by
+    `resource` (the primary resource) and `any_resource` (primary or related). Subclasses
+    declare the fields `id`, `id_prefix` and `labels`."""
+
+    def matches(self, resource: schemas.Resource) -> bool:
+        rid = resource.id
+        if self.id and rid not in self.id:
+            return False
+        if self.id_prefix and not any(rid.startswith(p) for p in self.id_prefix):
+            return False
+        return not (self.labels and not self.labels.matches(resource))
+
+    def resource_q(self, *, id_field: str, labels_field: str) -> Q:
+        """The same check on a row whose resource id is `id_field` and labels `labels_field`."""
+        q = Q()
+        if self.id:
+            q &= Q(**{f"{id_field}__in": self.id})
+        if self.id_prefix:
+            q &= _any(_prefix_q(id_field, p) for p in self.id_prefix)
+        if self.labels:
+            q &= _labels_q(self.labels, id_field=id_field, labels_field=labels_field)
+        return q
+
+
+class EventResourceFilter(_ResourceMatch):
     id: list[str] | None = Field(default=None, description="Primary resource ids")
     id_prefix: list[str] | None = Field(default=None, description="Primary resource id prefixes")
     labels: ResourceSpecification | None = Field(
@@ -180,22 +221,10 @@ class EventResourceFilter(_Filter):
         return value
 
     def includes(self, event: schemas.Event) -> bool:
-        rid = event.resource.id
-        if self.id and rid not in self.id:
-            return False
-        if self.id_prefix and not any(rid.startswith(p) for p in self.id_prefix):
-            return False
-        return not (self.labels and not self.labels.matches(event.resource))
+        return self.matches(event.resource)
 
     def q(self) -> Q:
-        q = Q()
-        if self.id:
-            q &= Q(resource_id__in=self.id)
-        if self.id_prefix:
-            q &= _any(Q(resource_id__startswith=p) for p in self.id_prefix)
-        if self.labels:
-            q &= _labels_q(self.labels, id_field="resource_id", labels_field="resource")
-        return q
+        return self.resource_q(id_field="resource_id", labels_field="resource")
 
 
 class EventRelatedFilter(_Filter):
@@ -262,7 +291,7 @@ class EventRelatedFilter(_Filter):
         return Q(Exists(EventResource.objects.filter(rows, event_id=OuterRef("pk"))))
 
 
-class EventAnyResourceFilter(_Filter):
+class EventAnyResourceFilter(_ResourceMatch):
     id: list[str] | None = Field(default=None, description="Resource ids, primary or related")
     id_prefix: list[str] | None = Field(default=None, description="Resource id prefixes")
     labels: ResourceSpecification | None = Field(default=None, description="Resource labels")
@@ -270,31 +299,17 @@ class EventAnyResourceFilter(_Filter):
     def is_empty(self) -> bool:
         return not (self.id or self.id_prefix or self.labels)
 
-    def _matches(self, resource: schemas.Resource) -> bool:
-        rid = resource.id
-        if self.id and rid not in self.id:
-            return False
-        if self.id_prefix and not any(rid.startswith(p) for p in self.id_prefix):
-            return False
-        return not (self.labels and not self.labels.matches(resource))
-
     def includes(self, event: schemas.Event) -> bool:
         if self.is_empty():
             return True
-        return any(self._matches(r) for r in event.involved_resources)
+        return any(self.matches(r) for r in event.involved_resources)
 
     def q(self, occurred: EventOccurredFilter) -> Q:
         if self.is_empty():
             return Q()
-        rows = occurred.q()
-        if self.id:
-            rows &= Q(resource_id__in=self.id)
-        if self.id_prefix:
-            rows &= _any(Q(resource_id__startswith=p) for p in self.id_prefix)
-        if self.labels:
-            rows &= _labels_q(
-                self.labels, id_field="resource_id", labels_field="labels", role_field="role"
-            )
+        # A role label is read from the labels JSON here, not the role column: a primary
+        # resource's row has role '' there, where in memory it has no role label (or its own).
+        rows = occurred.q() & self.resource_q(id_field="resource_id", labels_field="labels")
         return Q(Exists(EventResource.objects.filter(rows, event_id=OuterRef("pk"))))
 
 

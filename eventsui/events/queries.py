@@ -23,8 +23,10 @@ from django.db.models import Count, DateTimeField, FloatField, Max, Min, QuerySe
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 
+from eventsui.events import serialization
 from eventsui.events.filters import EventFilter, EventOrder
 from eventsui.events.models import Event
+from eventsui.lib.times import prefect_datetime
 
 PAGE_SIZE = 50
 PAGE_MAX = 200
@@ -70,14 +72,10 @@ class Page:
     next: Cursor | None
 
 
-# Prefect's ReceivedEvent JSON, built by PostgreSQL from the stored columns: an API page is
-# then passed through as text instead of parsing and re-serializing every payload.
-_RECEIVED_JSON = RawSQL(
-    "json_build_object('id', events.id, 'occurred', events.occurred, 'received', events.received,"
-    " 'event', events.event, 'resource', events.resource, 'related', events.related,"
-    " 'payload', events.payload, 'follows', events.follows)::text",
-    [],
-)
+# Prefect's ReceivedEvent JSON, built by PostgreSQL from the stored columns (the one writer's
+# SQL form, see serialization): an API page is then passed through as text instead of parsing
+# and re-serializing every payload.
+_RECEIVED_JSON = RawSQL(serialization.RECEIVED_EVENT_SQL, [])
 
 
 def page_events(
@@ -90,7 +88,8 @@ def page_events(
     """One page of matching events in the filter's order, after `after` if given.
 
     With as_json, each event carries `received_json` (its ReceivedEvent JSON text) and only
-    the columns the cursor needs are loaded, where the database can build the JSON itself.
+    the columns the cursor needs are loaded, where the database can build the JSON itself;
+    read an event's JSON with `serialization.stored_event_json` either way.
     """
     limit = max(0, min(limit, PAGE_MAX))
     # The page's keys first: (id, occurred) of the next limit + 1 distinct events. A
@@ -327,7 +326,7 @@ def count_by_time(
         out.append(
             {
                 "value": str(index),
-                "label": start.isoformat().replace("+00:00", "Z"),
+                "label": prefect_datetime(start),
                 "count": counts.get(index, 0),
                 "start_time": start,
                 "end_time": start + delta - timedelta(microseconds=1),

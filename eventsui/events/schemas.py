@@ -3,8 +3,9 @@
 Everything that accepts events (the REST API, the ingest websocket, the demo generator, the
 admin) validates through these models; nothing else restates a bound or a pattern. Rules come
 from Prefect 3's API reference for `prefect.events` (Event, ReceivedEvent, Resource,
-RelatedResource) and, where it is silent, Prefect 3's open-source server (`prefect.server.events.schemas`). Label matching (`ResourceSpecification`, `label_matches`) lives here
-too, because the event filters, the live feed and automation triggers all use it.
+RelatedResource) and, where it is silent, Prefect 3's open-source server
+(`prefect.server.events.schemas`). `ResourceSpecification` (the labels a filter or a trigger
+expects) lives here too; how one expected value matches a label is `eventsui.events.matching`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -33,13 +33,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema, to_json
 
+from eventsui.events import matching
+
 __all__ = [
     "Event",
     "ReceivedEvent",
     "Resource",
     "RelatedResource",
     "ResourceSpecification",
-    "label_matches",
     "ValidationError",
     "MAX_EVENT_NAME_LENGTH",
 ]
@@ -358,69 +359,7 @@ class ReceivedEvent(Event):
         return self
 
 
-# -- label matching ---------------------------------------------------------------------------
-
-
-def _piece_at(value: str, piece: str, at: int) -> bool:
-    """Does `piece` (where `?` is any one character) match `value` starting at `at`?"""
-    if at + len(piece) > len(value):
-        return False
-    return all(p == "?" or p == value[at + i] for i, p in enumerate(piece))
-
-
-def _find_piece(value: str, piece: str, start: int) -> int:
-    if "?" not in piece:
-        return value.find(piece, start)
-    for at in range(start, len(value) - len(piece) + 1):
-        if _piece_at(value, piece, at):
-            return at
-    return -1
-
-
-@lru_cache(maxsize=4096)
-def _glob_pieces(pattern: str) -> tuple[str, ...]:
-    return tuple(pattern.split("*"))
-
-
-def glob_match(pattern: str, value: str) -> bool:
-    """`*` is any run of characters, `?` one character. Matches the pieces between stars in
-    order, leftmost first: linear work, where a regex would backtrack exponentially on
-    patterns like `*a*a*a*b` (a live-feed filter is evaluated on the event loop)."""
-    pieces = _glob_pieces(pattern)
-    if len(pieces) == 1:
-        return len(value) == len(pattern) and _piece_at(value, pattern, 0)
-    first, *middle, last = pieces
-    if not _piece_at(value, first, 0):
-        return False
-    position = len(first)
-    for piece in middle:
-        found = _find_piece(value, piece, position)
-        if found < 0:
-            return False
-        position = found + len(piece)
-    return len(value) - len(last) >= position and _piece_at(value, last, len(value) - len(last))
-
-
-def label_matches(expected: str, value: str | None) -> bool:
-    """Does a label value match an expected value?
-
-    The expected value may be a glob (`*` any run of characters, `?` one character) and may
-    start with `!` to negate it. A missing label (None) never matches, negated or not.
-    """
-    if value is None:
-        return False
-    positive = True
-    if expected.startswith("!"):
-        expected = expected[1:]
-        positive = False
-    if "*" in expected or "?" in expected:
-        if expected.endswith("*") and "*" not in expected[:-1] and "?" not in expected:
-            match = value.startswith(expected[:-1])
-        else:
-            match = glob_match(expected, value)
-    else:
-        match = value == expected
-    return match if positive else not match
+# -- resource specifications ------------------------------------------------------------------
 
 
 class ResourceSpecification(RootModel[dict[str, str | list[str]]]):
@@ -442,7 +381,7 @@ class ResourceSpecification(RootModel[dict[str, str | list[str]]]):
         labels = resource.root if isinstance(resource, Labelled) else resource
         for label, expected in self.items():
             value = labels.get(label)
-            if not any(label_matches(candidate, value) for candidate in expected):
+            if not any(matching.label_matches(candidate, value) for candidate in expected):
                 return False
         return True
 

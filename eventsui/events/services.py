@@ -17,9 +17,8 @@ from uuid import UUID
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from pydantic_core import to_json
 
-from eventsui.events import schemas
+from eventsui.events import schemas, serialization
 from eventsui.events.live import publish as live
 from eventsui.events.models import Event, EventResource
 
@@ -28,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class _Row:
-    """One event, serialized once: the JSON pieces feed both the database and the feed.
+    """One event, serialized once (by eventsui.events.serialization): the JSON pieces feed
+    both the database and the feed.
 
     NaN and infinities (which pydantic accepts, as Python's json module writes them) are
     stored as null: PostgreSQL's jsonb has no such numbers."""
@@ -47,21 +47,16 @@ class _Row:
 
     def received_json(self) -> str:
         """The event as Prefect's ReceivedEvent JSON, assembled from the stored pieces."""
-        follows = f'"{self.follows}"' if self.follows else "null"
-        return (
-            f'{{"id":"{self.id}","occurred":"{_iso(self.occurred)}",'
-            f'"received":"{_iso(self.received)}","event":{to_json(self.event).decode()},'
-            f'"resource":{self.resource_json},"related":{self.related_json},'
-            f'"payload":{self.payload_json},"follows":{follows}}}'
+        return serialization.received_event_json(
+            occurred=self.occurred,
+            event=self.event,
+            resource_json=self.resource_json,
+            related_json=self.related_json,
+            payload_json=self.payload_json,
+            id=self.id,
+            follows=self.follows,
+            received=self.received,
         )
-
-
-def _json(value) -> str:
-    return to_json(value, inf_nan_mode="null").decode()
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _rows(events: Sequence[schemas.Event], received: datetime) -> list[_Row]:
@@ -71,7 +66,7 @@ def _rows(events: Sequence[schemas.Event], received: datetime) -> list[_Row]:
         if event.id in seen:  # a batch may repeat an id: the first one wins
             continue
         seen.add(event.id)
-        related_jsons = [_json(r.root) for r in event.related]
+        related_jsons = [serialization.json_value(r.root) for r in event.related]
         rows.append(
             _Row(
                 id=event.id,
@@ -79,10 +74,10 @@ def _rows(events: Sequence[schemas.Event], received: datetime) -> list[_Row]:
                 received=received,
                 event=event.event,
                 resource_id=event.resource.id,
-                resource_json=_json(event.resource.root),
+                resource_json=serialization.json_value(event.resource.root),
                 related_jsons=related_jsons,
-                related_json="[" + ",".join(related_jsons) + "]",
-                payload_json=_json(event.payload),
+                related_json=serialization.json_list(related_jsons),
+                payload_json=serialization.json_value(event.payload),
                 follows=event.follows,
                 source=event,
             )

@@ -1,6 +1,13 @@
-"""DRF's exception handler, extended so that schema errors answer 422 with field and rule."""
+"""DRF's exception handler, extended so that refused input answers 422 naming field and rule.
+
+API views do not build error bodies: they let a schema's `ValidationError` through, or raise
+`InvalidInput` (a rule outside a schema) or `Unprocessable` (a body of Prefect's own shape);
+`exception_handler` answers all three, and only it.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import ValidationError
 from rest_framework import status
@@ -10,26 +17,34 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from eventsui.lib.errors import error_list
 
 
-def validation_body(exc: ValidationError, *, loc_prefix=(), summary: str | None = None) -> dict:
-    """{detail, errors}: a one-line summary, then every error with its field and rule."""
-    errors = error_list(exc, loc_prefix=loc_prefix)
-    first = errors[0] if errors else None
-    detail = summary or (
-        f"{first['field'] or 'body'}: {first['msg']}" if first else "Invalid input"
-    )
-    return {"detail": detail, "errors": errors}
+class Unprocessable(Exception):
+    """Understood but refused: answered 422 with `body` as it is."""
+
+    def __init__(self, body: Any):
+        super().__init__(body)
+        self.body = body
 
 
-def validation_response(
-    exc: ValidationError, *, loc_prefix=(), summary: str | None = None
-) -> Response:
-    return Response(
-        validation_body(exc, loc_prefix=loc_prefix, summary=summary),
-        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-    )
+class InvalidInput(Unprocessable):
+    """Input that broke a rule: 422 {detail, errors}, `detail` a one-line summary (by default
+    the first error's field and message) and `errors` each {field, loc?, type, msg}."""
+
+    def __init__(self, errors: list[dict[str, Any]], detail: str | None = None):
+        first = errors[0] if errors else None
+        if detail is None:
+            detail = f"{first['field'] or 'body'}: {first['msg']}" if first else "Invalid input"
+        super().__init__({"detail": detail, "errors": errors})
 
 
 def exception_handler(exc, context):
+    """REST_FRAMEWORK's EXCEPTION_HANDLER.
+
+    A view lists a schema's errors with its `schema_errors` attribute if it has one (the
+    automation API tidies locations with it), else with `eventsui.lib.errors.error_list`.
+    """
     if isinstance(exc, ValidationError):
-        return validation_response(exc)
+        list_errors = getattr(context.get("view"), "schema_errors", error_list)
+        exc = InvalidInput(list_errors(exc))
+    if isinstance(exc, Unprocessable):
+        return Response(exc.body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     return drf_exception_handler(exc, context)

@@ -1,7 +1,9 @@
 /* The event feed: live rows over a websocket, gap fill by cursor, older pages, histogram.
  *
- * Rows arrive as data (see eventsui/feed_rows.py) and are built with DOM APIs and
- * textContent only: no event value is ever parsed as HTML.
+ * Every row is HTML rendered on the server from one template (templates/eventsui/_rows.html,
+ * autoescaped by Django): the page's first rows, the rows of /events/rows ("older", gap fill)
+ * and the live rows of /ws/feed/. This script only places those <li> elements, newest first
+ * and each event once; it never builds a row. Relative times are static/eventsui/times.js.
  */
 (function () {
   "use strict";
@@ -11,6 +13,7 @@
   var config = JSON.parse(configNode.textContent);
   var list = document.getElementById("feed-list");
   var query = config.query || "";
+  var times = window.eventsuiTimes;
   var MAX_ROWS = 1000;       // rows kept in the page; older ones are trimmed (and reloadable)
   var MAX_PENDING = 1000;    // rows held while paused before we fall back to a refill
 
@@ -23,12 +26,6 @@
     return node;
   }
 
-  function withParam(name, value) {
-    var params = new URLSearchParams(query);
-    params.append(name, value);
-    return "?" + params.toString();
-  }
-
   function url(base, extra) {
     var params = new URLSearchParams(query);
     Object.keys(extra || {}).forEach(function (k) { params.set(k, extra[k]); });
@@ -36,26 +33,13 @@
     return base + (qs ? "?" + qs : "");
   }
 
-  function relative(iso) {
-    var seconds = (Date.now() - Date.parse(iso)) / 1000;
-    var future = seconds < 0;
-    seconds = Math.abs(seconds);
-    var text;
-    if (seconds < 45) text = Math.floor(seconds) + " s";
-    else if (seconds < 45 * 60) text = Math.round(seconds / 60) + " min";
-    else if (seconds < 36 * 3600) text = Math.round(seconds / 3600) + " h";
-    else text = Math.round(seconds / 86400) + " d";
-    return future ? "in " + text : text + " ago";
+  function fetchJSON(target) {
+    return fetch(target, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      });
   }
-
-  function refreshTimes() {
-    var nodes = document.querySelectorAll("time[datetime]");
-    for (var i = 0; i < nodes.length; i++) {
-      nodes[i].textContent = relative(nodes[i].getAttribute("datetime"));
-    }
-  }
-  refreshTimes();
-  setInterval(refreshTimes, 15000);
 
   // Keep shared URLs short: empty filter fields are not submitted.
   var form = document.getElementById("filter-form");
@@ -77,63 +61,34 @@
   var shown = new Set();
   var newest = null;  // {t, id, cursor} of the newest row shown
 
-  function key(row) { return { t: Date.parse(row.occurred), id: row.id, cursor: row.cursor }; }
+  function key(li) { return { t: Date.parse(li.dataset.occurred), id: li.dataset.id, cursor: li.dataset.cursor }; }
   function isNewer(a, b) { return a.t > b.t || (a.t === b.t && a.id > b.id); }
 
-  function noteRow(row) {
-    shown.add(row.id);
-    var k = key(row);
+  function note(li) {
+    shown.add(li.dataset.id);
+    var k = key(li);
     if (!newest || isNewer(k, newest)) newest = k;
   }
+  Array.prototype.forEach.call(list.children, note);
 
-  Array.prototype.forEach.call(list.children, function (li) {
-    noteRow({ id: li.dataset.id, occurred: li.dataset.occurred, cursor: li.dataset.cursor });
-  });
-
-  function buildRow(row) {
-    var li = el("li", "feed-row");
-    li.dataset.id = row.id;
-    li.dataset.occurred = row.occurred;
-    li.dataset.cursor = row.cursor;
-
-    var when = el("time", "when", relative(row.occurred));
-    when.setAttribute("datetime", row.occurred);
-    when.title = row.exact;
-    li.appendChild(when);
-
-    var what = el("div", "what");
-    var line1 = el("div", "line1");
-    if (row.badge) line1.appendChild(el("span", "badge " + toneClass(row.badge.tone), row.badge.text));
-    var title = el("a", "title", row.title);
-    title.href = row.url;
-    line1.appendChild(title);
-    var resource = el("a", "resource");
-    resource.href = withParam("resource", row.resource.id);
-    resource.title = "Only events of " + row.resource.id;
-    if (row.resource.name) resource.appendChild(el("span", "resource-name", row.resource.name));
-    resource.appendChild(el("span", "resource-id mono", row.resource.id));
-    line1.appendChild(resource);
-    line1.appendChild(el("span", "event-name mono", row.event));
-    what.appendChild(line1);
-
-    var line2 = el("div", "line2");
-    row.related.forEach(function (chip) {
-      var a = el("a", "chip");
-      a.href = withParam("related", chip.filter);
-      a.title = "Only events related to " + chip.id + " as " + chip.role;
-      a.appendChild(el("span", "role", chip.role));
-      a.appendChild(document.createTextNode(chip.text));
-      line2.appendChild(a);
-    });
-    if (row.more_related) line2.appendChild(el("span", "chip more", "+" + row.more_related));
-    if (row.preview) line2.appendChild(el("span", "preview mono", row.preview));
-    what.appendChild(line2);
-    li.appendChild(what);
-    return li;
+  /* Server-rendered rows as <li> elements, not yet in the page (a <template> runs nothing). */
+  function parseRows(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    return Array.prototype.slice.call(template.content.children);
   }
 
-  function toneClass(tone) {
-    return /^(ok|bad|warn|info|neutral)$/.test(tone) ? tone : "neutral";
+  /* A live row is rendered once for every page it goes to, so its "only this resource" links
+   * carry only their own filter: add this page's (as the server does for the rows it pages). */
+  function withPageFilter(rows) {
+    if (query) {
+      rows.forEach(function (li) {
+        li.querySelectorAll('a[href^="?"]').forEach(function (a) {
+          a.setAttribute("href", "?" + query + "&" + a.getAttribute("href").slice(1));
+        });
+      });
+    }
+    return rows;
   }
 
   function hideEmpty() {
@@ -145,20 +100,16 @@
   /* Insert rows at their place in newest-first order (almost always the top). */
   function insertRows(rows, fresh) {
     var added = 0;
-    rows.forEach(function (row) {
-      if (shown.has(row.id)) return;
-      var node = buildRow(row);
-      if (fresh) node.classList.add("fresh");
-      var k = key(row);
+    rows.forEach(function (li) {
+      if (shown.has(li.dataset.id)) return;
+      if (fresh) li.classList.add("fresh");
+      var k = key(li);
       var before = list.firstElementChild;
-      while (before) {
-        var other = { t: Date.parse(before.dataset.occurred), id: before.dataset.id };
-        if (isNewer(k, other)) break;
-        before = before.nextElementSibling;
-      }
-      list.insertBefore(node, before);
-      noteRow(row);
-      bumpHistogram(row.occurred);
+      while (before && !isNewer(k, key(before))) before = before.nextElementSibling;
+      list.insertBefore(li, before);
+      times.refresh(li);
+      note(li);
+      bumpHistogram(li.dataset.occurred);
       added++;
     });
     if (added) hideEmpty();
@@ -167,10 +118,11 @@
   }
 
   function appendOlder(rows) {
-    rows.forEach(function (row) {
-      if (shown.has(row.id)) return;
-      list.appendChild(buildRow(row));
-      noteRow(row);
+    rows.forEach(function (li) {
+      if (shown.has(li.dataset.id)) return;
+      list.appendChild(li);
+      times.refresh(li);
+      note(li);
     });
     if (rows.length) hideEmpty();
   }
@@ -187,64 +139,56 @@
   }
 
   // -- older events (infinite scroll) ----------------------------------------------------
+  // The server renders the "Older events" link (to the next page, for a visit without this
+  // script); here it loads that page's rows into this one instead.
 
-  var older = document.getElementById("older");
-  var hasOlder = !!config.next;
+  var olderLink = document.getElementById("older-link");
+  var olderEnd = document.getElementById("older-end");
+  var olderStatus = document.getElementById("older-status");
   var loadingOlder = false;
 
   function setOlder(more) {
-    hasOlder = more;
-    if (!older) return;
-    older.textContent = "";
-    if (more) {
-      var button = el("button", "button", "Older events");
-      button.type = "button";
-      button.id = "older-link";
-      button.addEventListener("click", loadOlder);
-      older.appendChild(button);
-    } else if (list.children.length) {
-      older.appendChild(el("span", "muted small", "That's everything in this time range."));
-    }
+    var last = list.lastElementChild;
+    if (more && last) olderLink.href = url("", { before: last.dataset.cursor });
+    olderLink.hidden = !(more && last);
+    olderEnd.hidden = more || !last;
+  }
+
+  function setOlderStatus(text, isError) {
+    olderStatus.textContent = text || "";
+    olderStatus.className = isError ? "small form-error" : "small muted";
+    olderStatus.hidden = !text;
   }
 
   function loadOlder() {
-    if (loadingOlder || !hasOlder) return;
     var last = list.lastElementChild;
-    if (!last) return;
+    if (loadingOlder || olderLink.hidden || !last) return;
     loadingOlder = true;
-    older.textContent = "";
-    older.appendChild(el("span", "muted small", "Loading older events…"));
+    olderLink.hidden = true;
+    setOlderStatus("Loading older events…");
     fetchJSON(url(config.rows_url, { before: last.dataset.cursor }))
       .then(function (data) {
-        appendOlder(data.rows);
+        appendOlder(parseRows(data.html));
+        setOlderStatus(null);
         setOlder(!!data.next);
-      })
-      .catch(function () {
-        older.textContent = "";
-        older.appendChild(el("span", "form-error", "Could not load older events. "));
-        var retry = el("button", "button", "Try again");
-        retry.type = "button";
-        retry.addEventListener("click", loadOlder);
-        older.appendChild(retry);
+      }, function () {
+        setOlderStatus("Could not load older events.", true);
+        olderLink.hidden = false;  // a click tries again
       })
       .then(function () { loadingOlder = false; });
   }
 
-  if (older && hasOlder) {
-    setOlder(true);
+  if (olderLink) {
+    olderLink.addEventListener("click", function (event) {
+      event.preventDefault();
+      loadOlder();
+    });
+    // The link is hidden while a page loads: shown again and still in view, it loads the next.
     if ("IntersectionObserver" in window) {
       new IntersectionObserver(function (entries) {
         if (entries[0].isIntersecting) loadOlder();
-      }, { rootMargin: "400px" }).observe(older);
+      }, { rootMargin: "400px" }).observe(olderLink);
     }
-  }
-
-  function fetchJSON(target) {
-    return fetch(target, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      });
   }
 
   // -- banner ----------------------------------------------------------------------------
@@ -313,17 +257,18 @@
     };
     var request = newest
       ? fetchJSON(url(config.rows_url, { after: newest.cursor })).then(function (data) {
-          if (paused) { Array.prototype.push.apply(heldDuringFill, data.rows); }
-          else insertRows(data.rows, true);
+          var rows = parseRows(data.html);
+          if (paused) { Array.prototype.push.apply(heldDuringFill, rows); }
+          else insertRows(rows, true);
           if (data.next) {
             // Too many to replay in order: show the newest and say that some are skipped.
             return fetchJSON(url(config.rows_url, {})).then(function (latest) {
-              insertRows(latest.rows, true);
+              insertRows(parseRows(latest.html), true);
               showBanner("Many events arrived while this page was disconnected; some are not shown.", true);
             });
           }
         })
-      : fetchJSON(url(config.rows_url, {})).then(function (data) { insertRows(data.rows, true); });
+      : fetchJSON(url(config.rows_url, {})).then(function (data) { insertRows(parseRows(data.html), true); });
     request.then(done, function () {
       done();
       showBanner("Could not fetch the events missed while disconnected.", true);
@@ -345,7 +290,7 @@
         setStatus(paused ? "paused" : "live", paused ? "Paused" : "Live");
         fillGap();  // whatever arrived between rendering (or the last connection) and now
       } else if (data.type === "events") {
-        receiveRows(data.rows);
+        receiveRows(withPageFilter(parseRows(data.rows.join(""))));
       } else if (data.type === "gap") {
         fillGap();
       } else if (data.type === "error") {
@@ -416,7 +361,10 @@
     histogramBody.textContent = "";
     var total = buckets.reduce(function (s, b) { return s + b.count; }, 0);
     var unitText = (data.interval === 1 ? "" : data.interval + " ") + data.unit + (data.interval === 1 ? "" : "s");
-    caption.textContent = total.toLocaleString() + " event" + (total === 1 ? "" : "s") + " · per " + unitText + " (UTC)";
+    function writeCaption() {
+      caption.textContent = total.toLocaleString() + " event" + (total === 1 ? "" : "s") + " · per " + unitText + " (UTC)";
+    }
+    writeCaption();
     var width = 1000, height = 90, gap = buckets.length > 80 ? 1 : 2;
     var max = Math.max.apply(null, buckets.map(function (b) { return b.count; }).concat([1]));
     var root = svg("svg", { viewBox: "0 0 " + width + " " + (height + 18), preserveAspectRatio: "none", class: "bars", role: "img" });
@@ -444,7 +392,10 @@
       root.appendChild(label);
     });
     histogramBody.appendChild(root);
-    histogram = { buckets: buckets, bars: bars, max: max, height: height };
+    histogram = {
+      buckets: buckets, bars: bars, max: max, height: height,
+      count: function () { total++; writeCaption(); }
+    };
 
     // Drag (or click) across bars to narrow the time range.
     var start = null;
@@ -484,6 +435,7 @@
     for (var i = buckets.length - 1; i >= 0; i--) {
       if (t >= Date.parse(buckets[i].start) && t <= Date.parse(buckets[i].end) + 1) {
         buckets[i].count++;
+        histogram.count();
         var h = Math.max(2, (Math.min(buckets[i].count, histogram.max) / histogram.max) * (histogram.height - 4));
         histogram.bars[i].setAttribute("y", histogram.height - h);
         histogram.bars[i].setAttribute("height", h);

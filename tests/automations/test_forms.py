@@ -6,8 +6,11 @@ import copy
 
 import pytest
 
-from automations import schemas, services
-from automations.web import forms
+from automations import schemas
+from automations.blocks import BLOCK_MODELS
+from automations.prefect_json import automation_json
+from automations.validation import parse_automation
+from automations.web import codec, forms, labels, nodes
 from tests.automations.test_schema import (
     DEPLOYMENT_ID,
     NOTIFY_ID,
@@ -87,16 +90,28 @@ TRIGGERS = {
 }
 
 
-def test_every_action_type_has_a_form_example():
+def test_every_action_type_has_a_form_example_and_a_label():
     assert set(ACTION_EXAMPLES) == set(schemas.ACTION_TYPES)
+    assert set(labels.ACTION_LABELS) == set(schemas.ACTION_TYPES)
+    assert set(labels.TRIGGER_LABELS) == set(schemas.TRIGGER_TYPES)
+
+
+def test_every_selected_object_and_block_an_action_names_is_known():
+    for model in schemas.ACTION_TYPES.values():
+        if issubclass(model, schemas.SourcedAction):
+            assert model.id_field in schemas.SELECTED_KINDS, model
+            assert model.id_field in model.model_fields, model
+        if issubclass(model, schemas.BlockAction):
+            assert model.block_kind in BLOCK_MODELS, model
+            assert model.model_fields["type"].default in labels.BLOCK_LABELS, model
 
 
 def round_trip(data):
-    core = services.parse_automation(copy.deepcopy(data))
-    exported = core.to_json()
-    form_data = forms.to_form_data(exported)
-    again = services.parse_automation(forms.from_form_data(form_data))
-    assert again.to_json() == exported
+    core = parse_automation(copy.deepcopy(data))
+    exported = automation_json(core)
+    form_data = codec.to_form_data(exported)
+    again = parse_automation(codec.from_form_data(form_data))
+    assert automation_json(again) == exported
     return form_data
 
 
@@ -108,7 +123,7 @@ def test_trigger_round_trips_form_json_form(name):
 @pytest.mark.parametrize("kind", list(ACTION_EXAMPLES))
 def test_action_round_trips_form_json_form(kind, blocks):  # noqa: F811
     action = {"type": kind, **ACTION_EXAMPLES[kind]}
-    for list_name in forms.ACTION_LISTS:
+    for list_name in codec.ACTION_LISTS:
         round_trip(
             automation(
                 **{list_name: [action]}, **({} if list_name == "actions" else {"actions": []})
@@ -125,14 +140,14 @@ def test_form_data_shows_durations_and_negation_as_people_write_them():
 
 
 def test_nested_error_is_placed_beside_its_input():
-    data = forms.to_form_data(automation(TRIGGERS["compound-nested-three-deep"]))
+    data = codec.to_form_data(automation(TRIGGERS["compound-nested-three-deep"]))
     data.setlist("trigger.triggers.1.triggers.0.within", ["5s"])
     form = forms.AutomationForm(data)
     assert not form.is_valid()
     assert form.field_errors == {
         "trigger.triggers.1.triggers.0.within": [schemas.RULES["proactive_within_too_short"]]
     }
-    root = forms.trigger_node(data, "trigger", form.field_errors)
+    root = nodes.trigger_node(data, "trigger", form.field_errors)
     nested = root.children[1].children[0]
     assert nested.path == "trigger.triggers.1.triggers.0"
     assert nested.err == {"within": [schemas.RULES["proactive_within_too_short"]]}
@@ -141,7 +156,7 @@ def test_nested_error_is_placed_beside_its_input():
 
 
 def test_children_are_renumbered_by_position():
-    data = forms.to_form_data(automation(compound(event(expect=["a"]), event(expect=["b"]))))
+    data = codec.to_form_data(automation(compound(event(expect=["a"]), event(expect=["b"]))))
     moved = data.copy()
     for key in list(moved.keys()):
         if key.startswith("trigger.triggers.0."):
@@ -149,8 +164,8 @@ def test_children_are_renumbered_by_position():
                 key.replace("trigger.triggers.0.", "trigger.triggers.7."), moved.getlist(key)
             )
             del moved[key]
-    payload = forms.from_form_data(moved)
+    payload = codec.from_form_data(moved)
     assert [t["expect"] for t in payload["trigger"]["triggers"]] == [["b"], ["a"]]
-    root = forms.trigger_node(moved, "trigger", {})
+    root = nodes.trigger_node(moved, "trigger", {})
     assert [c.path for c in root.children] == ["trigger.triggers.0", "trigger.triggers.1"]
     assert [c.lists["expect"] for c in root.children] == [["b"], ["a"]]

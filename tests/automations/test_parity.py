@@ -10,7 +10,7 @@ from django.utils.html import escape
 
 from automations import services
 from automations.models import Automation
-from automations.web import forms
+from automations.web import codec, forms
 from tests.automations.test_schema import CASE_IDS, CASES, blocks  # noqa: F401
 from tests.conftest import PASSWORD
 
@@ -34,7 +34,7 @@ def import_errors(data):
 
 
 def form_errors(client, data):
-    form_data = forms.to_form_data(data)
+    form_data = codec.to_form_data(data)
     body = {key: form_data.getlist(key) for key in form_data}
     response = client.post("/automations/new/", body)
     assert response.status_code == 422

@@ -14,9 +14,11 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from automations import schemas, services
+from automations import schemas
 from automations.errors import schema_errors
 from automations.models import NotificationBlock, WebhookBlock
+from automations.prefect_json import automation_json
+from automations.validation import parse_automation
 from eventsui.lib.errors import MESSAGES
 
 WEBHOOK_ID = "11111111-1111-4111-8111-111111111111"
@@ -434,7 +436,7 @@ CASE_IDS = [case[0] for case in CASES]
 
 def errors_of(data):
     with pytest.raises(ValidationError) as info:
-        services.parse_automation(data)
+        parse_automation(data)
     return schema_errors(info.value)
 
 
@@ -442,7 +444,7 @@ def errors_of(data):
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_rule_accepts_valid_and_refuses_invalid_with_its_message(case, blocks):
     _, valid, invalid, field, type_, message = case
-    services.parse_automation(copy.deepcopy(valid))
+    parse_automation(copy.deepcopy(valid))
     errors = errors_of(copy.deepcopy(invalid))
     assert [(e["field"], e["type"]) for e in errors] == [(field, type_)]
     if message is not None:
@@ -520,21 +522,16 @@ def test_describe_follows_prefects_describe_for_cli():
             )
         )
     )
-    assert core.describe() == (
+    assert schemas.describe_trigger(core.trigger) == (
         "2 of:\n"
         "  Reactive: expecting 2 of prefect.flow-run.Failed\n"
         "  Proactive: expecting 1 prefect.worker.heartbeat event within 1m\n"
         "  In this order:\n"
         "    Metric: lateness > 5 for 10m"
     )
-    assert (
-        schemas.CompoundTrigger.model_validate(compound(event())).describe().startswith("All of:")
-    )
-    assert (
-        schemas.CompoundTrigger.model_validate(compound(event(), require="any"))
-        .describe()
-        .startswith("Any of:")
-    )
+    for require, heading in (("all", "All of:"), ("any", "Any of:")):
+        trigger = schemas.CompoundTrigger.model_validate(compound(event(), require=require))
+        assert schemas.describe_trigger(trigger).startswith(heading)
 
 
 def test_exported_json_is_prefects_and_prefect_accepts_it(blocks):
@@ -579,7 +576,7 @@ def test_exported_json_is_prefects_and_prefect_accepts_it(blocks):
             {"type": "resume-automation", "automation_id": DEPLOYMENT_ID},
         ],
     )
-    exported = services.parse_automation(data).to_json()
+    exported = automation_json(parse_automation(data))
     assert {a["type"] for a in exported["actions"]} == set(schemas.ACTION_TYPES)
     assert exported["trigger"]["within"] == 3600.0
     assert exported["trigger"]["triggers"][1]["within"] == 300.0
@@ -588,8 +585,8 @@ def test_exported_json_is_prefects_and_prefect_accepts_it(blocks):
     assert theirs.trigger.triggers[1].within == timedelta(minutes=5)
     assert [a.type for a in theirs.actions] == [a["type"] for a in exported["actions"]]
     # ... and what Prefect writes, we read back the same.
-    again = services.parse_automation(json.loads(theirs.model_dump_json()))
-    assert again.to_json()["actions"] == exported["actions"]
+    again = parse_automation(json.loads(theirs.model_dump_json()))
+    assert automation_json(again)["actions"] == exported["actions"]
 
 
 def test_every_error_type_the_schema_raises_has_a_human_message():

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.utils.html import escape
 
 from automations import services
 from automations.models import Automation, WebhookBlock
-from automations.web import forms
+from automations.prefect_json import as_text, automation_json
+from automations.validation import parse_automation
+from automations.web import codec
 from tests.automations.test_schema import (  # noqa: F401
     CASE_IDS,
     CASES,
@@ -30,7 +33,7 @@ def client_in(client, viewer):
 
 
 def post_form(client, data, url="/automations/new/"):
-    form_data = forms.to_form_data(data)
+    form_data = codec.to_form_data(data)
     body = {key: form_data.getlist(key) for key in form_data}
     body["save"] = "1"
     return client.post(url, body)
@@ -90,7 +93,7 @@ def test_invalid_form_rerenders_with_message_beside_nested_field_and_keeps_input
             event(), {"type": "sequence", "triggers": [event(posture="Proactive", within="1m")]}
         )
     )
-    form_data = forms.to_form_data(data)
+    form_data = codec.to_form_data(data)
     form_data.setlist("trigger.triggers.1.triggers.0.within", ["3s"])
     form_data.setlist("name", ["Keep me"])
     body = {key: form_data.getlist(key) for key in form_data}
@@ -113,8 +116,20 @@ def test_json_tab_saves_through_the_schema(client_in):
     assert Automation.objects.get().name == "From JSON"
 
 
+def test_json_tab_shows_prefects_json_and_an_invalid_draft_as_typed(client_in):
+    saved = services.save_automation(parse_automation(automation(event(within="1h"))))
+    html = client_in.get(f"/automations/{saved.pk}/edit/").content.decode()
+    exported = automation_json(saved)
+    assert exported["trigger"]["within"] == 3600.0
+    assert escape(as_text(exported)) in html  # what export and the API give, seconds and all
+    form_data = codec.to_form_data(automation(event(within="5s", posture="Proactive")))
+    body = {key: form_data.getlist(key) for key in form_data}
+    html = client_in.post("/automations/new/", {**body, "save": "1"}).content.decode()
+    assert escape('"within": "5s"') in html  # not valid yet: the draft, as typed
+
+
 def test_edit_toggle_duplicate_delete_export(client_in):
-    a = services.save_automation(services.parse_automation(automation()))
+    a = services.save_automation(parse_automation(automation()))
     assert client_in.get(f"/automations/{a.pk}/edit/").status_code == 200
     assert client_in.get(f"/automations/{a.pk}/").status_code == 200
     client_in.post(f"/automations/{a.pk}/enabled/", {"enabled": "false"})

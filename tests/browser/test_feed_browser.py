@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -78,6 +79,13 @@ def test_log_in_and_see_the_feed(page, user, server):
     wait_live(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "feed.png"))
+    # Live rows arrive at the top, newest first, highlighted for a moment.
+    live = [flow_run(state, pool=True, minutes=0) for state in ("Running", "Failed", "Completed")]
+    post_events(server, user, *live)
+    expect(feed_rows(page)).to_have_count(5)
+    expect(page.locator("#feed-list > li.feed-row.fresh")).to_have_count(3)
+    expect(page.locator("#histogram-caption")).to_contain_text("5 events")
+    page.screenshot(path=str(SHOTS / "feed-live.png"))
     assert page.js_errors == []
 
 
@@ -119,6 +127,11 @@ def test_posted_event_appears_live_only_when_it_matches(logged_in_page, user, se
     expect(row).to_be_visible(timeout=5_000)
     expect(row.locator(".badge")).to_have_text("Failed")
     expect(row.locator(".badge")).to_have_class("badge bad")
+    expect(row.locator("time.when")).to_have_text(re.compile(r"^\d+ sec\. ago$"))
+    # The row was rendered once for every page; its links add to this page's filter.
+    expect(row.locator("a.chip", has_text="k8s-prod")).to_have_attribute(
+        "href", f"?related=work-pool&related=work-pool:{POOL}"
+    )
     page.wait_for_timeout(500)
     expect(page.locator(f"#feed-list li[data-id='{other['id']}']")).to_have_count(0)
     assert page.evaluate("window.__notReloaded") is True
@@ -141,6 +154,39 @@ def test_pause_holds_new_events_and_counts_them(logged_in_page, user, server):
     page.click("#live-pending")
     expect(feed_rows(page)).to_have_count(2)
     expect(page.locator("#live-status")).to_contain_text("Live")
+
+
+def test_older_rows_load_as_the_page_scrolls(logged_in_page, server):
+    page = logged_in_page
+    events = [make_event("prefect.worker.started", occurred=ago(i + 1)) for i in range(60)]
+    store(*events)
+    page.goto("/")
+    wait_live(page)
+    expect(feed_rows(page)).to_have_count(50)
+    page.locator("#older-link").scroll_into_view_if_needed()
+    expect(feed_rows(page)).to_have_count(60)
+    expect(feed_rows(page).last).to_have_attribute("data-id", events[-1]["id"])
+    expect(feed_rows(page).last.locator("time.when")).to_have_text("1 hr. ago")
+    expect(page.locator("#older-end")).to_be_visible()
+    expect(page.locator("#older-link")).to_be_hidden()
+    assert page.js_errors == []
+
+
+def test_without_javascript_rows_show_their_exact_time(browser, server, user):
+    from tests.browser.conftest import login_cookie
+
+    context = browser.new_context(base_url=server.url, java_script_enabled=False)
+    try:
+        context.add_cookies([login_cookie(user, server)])
+        page = context.new_page()
+        store(make_event("prefect.worker.started", occurred=ago(3)))
+        page.goto("/")
+        when = feed_rows(page).first.locator("time.when")
+        expect(when).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$"))
+        expect(page.locator("#older-link")).to_be_hidden()
+        page.screenshot(path=str(SHOTS / "feed-without-js.png"))
+    finally:
+        context.close()
 
 
 def test_reconnecting_page_fills_the_gap(logged_in_page, user, server):
@@ -200,7 +246,7 @@ def test_hostile_event_values_are_shown_as_text_never_run(logged_in_page, user, 
     expect(page.locator(f"#feed-list li[data-id='{hostile['id']}'] .event-name")).to_have_text(
         XSS_NAME
     )
-    # The same values arriving live, through the JavaScript row builder.
+    # The same values arriving live: the row the socket sends is rendered by the server too.
     live = hostile | {"id": str(uuid.uuid4()), "occurred": datetime.now(UTC).isoformat()}
     post_events(server, user, live)
     live_row = page.locator(f"#feed-list li[data-id='{live['id']}']")

@@ -87,14 +87,24 @@ def test_a_resent_batch_stores_nothing_and_a_mixed_one_only_the_new():
     assert EventResource.objects.count() == sum(1 + len(e.related) for e in [*first, *new])
 
 
+@pytest.mark.postgresql  # the COPY path: SQLite stores through the ORM
 def test_when_the_copy_keeps_meeting_stored_ids_insert_on_conflict_stores_the_rest(monkeypatch):
     stored = schemas.Event.model_validate(make_event())
     services.ingest_events([stored], publish=False)
     other = schemas.Event.model_validate(make_event())
-    # PostgreSQL: as if another writer stored the same ids again after every look (the lookup
-    # finds none), so each COPY is refused and INSERT .. ON CONFLICT stores the batch.
-    monkeypatch.setattr(services, "_existing_ids", lambda cursor, rows: set())
+    # As if another writer stored the same ids again after every look (the lookup finds
+    # none), so each COPY is refused and INSERT .. ON CONFLICT stores the batch.
+    looks, inserts = [], []
+    monkeypatch.setattr(services, "_existing_ids", lambda cursor, rows: looks.append(1) or set())
+    real_insert = services._insert_on_conflict
+    monkeypatch.setattr(
+        services,
+        "_insert_on_conflict",
+        lambda cursor, rows: inserts.append(len(rows)) or real_insert(cursor, rows),
+    )
     result = services.ingest_events([stored, other], publish=False)
+    assert len(looks) == services._COPY_ATTEMPTS  # every COPY was refused
+    assert inserts == [2]  # then one INSERT .. ON CONFLICT of the whole batch
     assert result.stored == 1
     assert Event.objects.filter(id=other.id).exists()
     assert EventResource.objects.filter(event_id=other.id).count() == 1 + len(other.related)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from eventsui.asgi import application
 from eventsui.events import schemas, services
 from eventsui.events.live import consumers
 from eventsui.events.live import dispatcher as feed
+from eventsui.events.models import Event
 from tests.conftest import PASSWORD, basic_header, make_event, related
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -61,13 +63,19 @@ async def ingest(*events: dict) -> None:
 
 async def received_rows(
     communicator: WebsocketCommunicator, count: int, timeout: float = 5
-) -> list[dict]:
-    rows: list[dict] = []
+) -> list[str]:
+    """The next `count` rows the socket sends: the feed row template's HTML, one per event."""
+    rows: list[str] = []
     while len(rows) < count:
         message = await communicator.receive_json_from(timeout=timeout)
         assert message["type"] == "events", message
         rows.extend(message["rows"])
     return rows
+
+
+def ids(rows: list[str]) -> list[str]:
+    found = [re.search(r'<li class="feed-row" data-id="([^"]+)"', row) for row in rows]
+    return [match.group(1) for match in found if match]
 
 
 def worker_event(**kwargs) -> dict:
@@ -102,12 +110,35 @@ async def test_logged_in_feed_socket_receives_new_events_as_rows(viewer):
     event = worker_event(payload={"note": "<script>alert(1)</script>"})
     await ingest(event)
     rows = await received_rows(communicator, 1)
-    assert rows[0]["id"] == event["id"]
-    assert rows[0]["title"] == "Worker started"
-    assert rows[0]["badge"] == {"text": "Started", "tone": "ok"}
-    assert rows[0]["resource"]["id"] == "prefect.worker.process.alpha"
-    assert "<script>" in rows[0]["preview"]  # data stays data: the page sets it as text
+    assert ids(rows) == [event["id"]]
+    assert f'<a class="title" href="/events/{event["id"]}/">Worker started</a>' in rows[0]
+    assert '<span class="badge ok">Started</span>' in rows[0]
+    assert 'href="?resource=prefect.worker.process.alpha"' in rows[0]
+    # Event values are escaped by the template: the page inserts this HTML as it comes.
+    assert "<script>" not in rows[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rows[0]
     await communicator.disconnect()
+
+
+async def test_a_live_row_is_the_page_row_rendered_once_per_event(viewer, monkeypatch):
+    from eventsui.events.web import rows as feed_rows
+
+    renders = []
+    render_rows = feed_rows.render_rows
+    monkeypatch.setattr(
+        feed_rows, "render_rows", lambda rows, *a: renders.append(rows) or render_rows(rows, *a)
+    )
+    sockets = [await feed_socket(viewer), await feed_socket(viewer, "event=prefect.worker.*")]
+    event = worker_event()
+    await ingest(event)
+    sent = [(await received_rows(communicator, 1))[0] for communicator in sockets]
+    assert len(renders) == 1 and sent[0] == sent[1]
+    stored = await database_sync_to_async(
+        lambda: feed_rows.row_for_model(Event.objects.get(id=event["id"]))
+    )()
+    assert sent[0] == render_rows([stored])  # what the page shows for the same event
+    for communicator in sockets:
+        await communicator.disconnect()
 
 
 async def test_related_role_filter_receives_only_matching_events(viewer):
@@ -118,16 +149,12 @@ async def test_related_role_filter_receives_only_matching_events(viewer):
     no_related = worker_event()
     await ingest(no_related, other_flow, matching)
     rows = await received_rows(by_flow, 1)
-    assert [r["id"] for r in rows] == [matching["id"]]
+    assert ids(rows) == [matching["id"]]
+    assert f'href="?related=flow:{FLOW_X}"' in rows[0]
+    assert '<span class="role">flow</span>etl</a>' in rows[0]
     assert await by_flow.receive_nothing(timeout=0.3)
     role_rows = await received_rows(by_role, 2)
-    assert {r["id"] for r in role_rows} == {matching["id"], other_flow["id"]}
-    assert role_rows[0]["related"][0] == {
-        "role": "flow",
-        "id": role_rows[0]["related"][0]["id"],
-        "text": "etl",
-        "filter": "flow:" + role_rows[0]["related"][0]["id"],
-    }
+    assert set(ids(role_rows)) == {matching["id"], other_flow["id"]}
     await by_flow.disconnect()
     await by_role.disconnect()
 
@@ -151,13 +178,13 @@ async def test_feed_filters_by_name_prefix_exclusion_labels_and_text(viewer):
     failed = flow_run_event(FLOW_X, "Failed")
     worker = worker_event(payload={"msg": "a needle here"})
     await ingest(running, failed, worker)
-    assert [r["id"] for r in await received_rows(sockets["prefix"], 1)] == [failed["id"]]
-    assert {r["id"] for r in await received_rows(sockets["label"], 3)} == {
+    assert ids(await received_rows(sockets["prefix"], 1)) == [failed["id"]]
+    assert set(ids(await received_rows(sockets["label"], 3))) == {
         running["id"],
         failed["id"],
         worker["id"],
     }
-    assert [r["id"] for r in await received_rows(sockets["text"], 1)] == [worker["id"]]
+    assert ids(await received_rows(sockets["text"], 1)) == [worker["id"]]
     for communicator in sockets.values():
         assert await communicator.receive_nothing(timeout=0.2)
         await communicator.disconnect()
@@ -180,9 +207,10 @@ async def test_changing_the_filter_replaces_the_subscription(viewer):
     communicator = await feed_socket(viewer, "event=prefect.worker.*")
     await communicator.send_json_to({"type": "filter", "query": "event=prefect.flow-run.*"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "subscribed"}
+    assert feed.dispatcher().subscriber_count == 1  # the first subscription was left
     flow_run = flow_run_event(FLOW_X)
     await ingest(worker_event(), flow_run)
-    assert [r["id"] for r in await received_rows(communicator, 1)] == [flow_run["id"]]
+    assert ids(await received_rows(communicator, 1)) == [flow_run["id"]]
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
 
@@ -297,6 +325,7 @@ async def test_events_out_accepts_basic_auth_on_the_upgrade(viewer):
     message = await communicator.receive_json_from(timeout=5)
     assert message["event"]["id"] == event["id"]
     await communicator.disconnect()
+    await subscribed(0)  # a closed socket leaves the dispatcher
 
 
 async def test_events_out_closes_on_a_message_that_is_not_a_filter(viewer):
@@ -321,12 +350,12 @@ async def test_dispatcher_survives_an_unreadable_message(viewer):
     feed.dispatcher().dispatch(["not json", json.dumps({"id": "x"})])
     event = worker_event()
     await ingest(event)
-    assert [r["id"] for r in await received_rows(communicator, 1)] == [event["id"]]
+    assert ids(await received_rows(communicator, 1)) == [event["id"]]
     await communicator.disconnect()
     await asyncio.sleep(0)
 
 
-def test_feed_and_prefect_sockets_hold_no_channel_layer_receive_of_their_own():
+async def test_feed_and_prefect_sockets_hold_no_channel_layer_receive_of_their_own():
     """Their events come from the process's Dispatcher: a blocking channel-layer receive per
     socket would only cost Redis round trips (and hung when cancelled mid-connect)."""
     from channels.layers import get_channel_layer

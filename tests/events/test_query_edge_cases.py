@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eventsui.events import schemas, services
+from eventsui.events import matching, schemas, services
 from tests.conftest import make_event, related
 
 pytestmark = pytest.mark.django_db
@@ -42,11 +42,11 @@ def test_limit_zero_does_not_claim_an_exact_total_of_zero(api):
 
 def test_glob_patterns_cannot_make_matching_backtrack():
     started = time.perf_counter()
-    assert not schemas.label_matches("*a*a*a*a*a*a*a*a*b", "a" * 200)
+    assert not matching.label_matches("*a*a*a*a*a*a*a*a*b", "a" * 200)
     assert time.perf_counter() - started < 1.0
-    assert schemas.label_matches("*a*a*b", "xaxaxb")
-    assert schemas.label_matches("a*?c", "abc") and not schemas.label_matches("a*?c", "ac")
-    assert not schemas.label_matches("a*a", "a")
+    assert matching.label_matches("*a*a*b", "xaxaxb")
+    assert matching.label_matches("a*?c", "abc") and not matching.label_matches("a*?c", "ac")
+    assert not matching.label_matches("a*a", "a")
 
 
 def test_occurred_beyond_year_9999_in_utc_is_refused(api):

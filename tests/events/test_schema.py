@@ -7,7 +7,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from eventsui.events import schemas
+from eventsui.events import matching, schemas
 from eventsui.lib.errors import MESSAGES, error_list
 from tests.conftest import make_event, related
 
@@ -173,7 +173,7 @@ def test_resource_in_role_takes_first_and_resources_in_role_all():
     ],
 )
 def test_label_matching_globs_negation_and_missing(expected, value, result):
-    assert schemas.label_matches(expected, value) is result
+    assert matching.label_matches(expected, value) is result
 
 
 def test_resource_specification_any_of_a_list_and_empty_matches_all():

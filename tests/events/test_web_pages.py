@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,15 @@ from tests.conftest import make_event, related
 FLOW_X = "prefect.flow." + str(uuid.UUID(int=1))
 POOL = "prefect.work-pool." + str(uuid.UUID(int=9))
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+
+
+def row_ids(html: str) -> list[str]:
+    """The event ids of the feed rows in an HTML fragment, in order."""
+    return re.findall(r'<li class="feed-row" data-id="([^"]+)"', html)
+
+
+def row_cursors(html: str) -> list[str]:
+    return re.findall(r'data-cursor="([^"]+)"', html)
 
 
 def ingest(*events: dict) -> None:
@@ -141,10 +151,14 @@ def test_rows_have_readable_titles_badges_and_chips():
 
 
 def _stored(event: dict):
+    ingest(event)
+    return _stored_model(event["id"])
+
+
+def _stored_model(event_id: str):
     from eventsui.events.models import Event
 
-    ingest(event)
-    return Event.objects.get(id=event["id"])
+    return Event.objects.get(id=event_id)
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -211,13 +225,64 @@ def test_feed_shows_errors_and_empty_states(logged_in):
 def test_rows_endpoint_pages_older_and_fills_gaps(logged_in, minutes_ago):
     events = [make_event(occurred=minutes_ago(10 - i)) for i in range(5)]  # oldest first
     ingest(*events)
-    rows = logged_in.get("/events/rows").json()["rows"]
-    assert [r["id"] for r in rows] == [e["id"] for e in reversed(events)]
-    after = logged_in.get("/events/rows", {"after": rows[2]["cursor"]}).json()
-    assert [r["id"] for r in after["rows"]] == [events[3]["id"], events[4]["id"]]  # oldest first
-    before = logged_in.get("/events/rows", {"before": rows[2]["cursor"]}).json()
-    assert [r["id"] for r in before["rows"]] == [events[1]["id"], events[0]["id"]]
+    newest = logged_in.get("/events/rows").json()
+    assert row_ids(newest["html"]) == [e["id"] for e in reversed(events)]
+    assert newest["next"] is None
+    cursor = row_cursors(newest["html"])[2]
+    after = logged_in.get("/events/rows", {"after": cursor}).json()
+    assert row_ids(after["html"]) == [events[3]["id"], events[4]["id"]]  # oldest first
+    before = logged_in.get("/events/rows", {"before": cursor}).json()
+    assert row_ids(before["html"]) == [events[1]["id"], events[0]["id"]]
     assert logged_in.get("/events/rows", {"after": "garbage"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_rows_endpoint_says_where_the_next_page_starts(logged_in, minutes_ago):
+    ingest(*[make_event(occurred=minutes_ago(i + 1)) for i in range(55)])
+    first = logged_in.get("/events/rows").json()
+    assert len(row_ids(first["html"])) == 50
+    assert first["next"] == row_cursors(first["html"])[-1]
+    rest = logged_in.get("/events/rows", {"before": first["next"]}).json()
+    assert len(row_ids(rest["html"])) == 5 and rest["next"] is None
+
+
+@pytest.mark.django_db
+def test_page_and_endpoint_render_the_same_row(logged_in):
+    event = flow_run("Failed", pool=True)
+    ingest(event)
+    page = logged_in.get("/?related=work-pool").content.decode()
+    fragment = logged_in.get("/events/rows?related=work-pool").json()["html"]
+    row = fragment[fragment.index("<li") : fragment.index("</li>") + 5]
+    assert row in page
+    # Readable without JavaScript: the exact time, which times.js turns into a relative one.
+    stored = feed_rows.row_for_model(_stored_model(event["id"]))
+    assert (
+        f'<time class="when js-relative" datetime="{stored["occurred"]}" '
+        f'title="{stored["exact"]}">{stored["exact"]}</time>'
+    ) in row
+    # "Only this resource" links add to the page's filter.
+    assert f'href="?related=work-pool&amp;related=flow:{FLOW_X}"' in row
+    assert '<span class="badge bad">Failed</span>' in row
+
+
+def test_rows_rendered_without_a_page_filter_link_to_their_own_filter_only():
+    row = feed_rows.row_for_model(parsed(flow_run()))
+    html = feed_rows.render_rows([row])
+    assert f'href="?related=flow:{FLOW_X}"' in html
+    assert f'href="?resource={row["resource"]["id"]}"' in html
+
+
+def test_rendered_rows_escape_every_event_value():
+    hostile = make_event(
+        XSS[:100],
+        resource_id="prefect.x." + XSS,
+        payload={"m": XSS},
+        related=[related("tag", "prefect.tag." + XSS, **{"prefect.resource.name": XSS})],
+    )
+    hostile["resource"]["prefect.resource.name"] = XSS
+    html = feed_rows.render_rows([feed_rows.row_for_model(parsed(hostile))], "q=" + XSS)
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
 
 
 @pytest.mark.django_db

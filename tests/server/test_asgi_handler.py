@@ -18,7 +18,7 @@ from tests.conftest import basic_header, make_event
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-def test_the_http_handler_builds_a_synchronous_chain():
+async def test_the_http_handler_builds_a_synchronous_chain():
     assert isinstance(django_asgi_app, SyncChainASGIHandler)
     assert not iscoroutinefunction(django_asgi_app._middleware_chain)
 
@@ -99,6 +99,6 @@ async def test_session_and_csrf_middleware_run():
 
 
 async def test_static_files_are_served_by_whitenoise():
-    response = await request("GET", "/static/vendor/htmx.min.js")
+    response = await request("GET", "/static/eventsui/times.js")
     assert response["status"] == 200
-    assert b"htmx" in response["body"]
+    assert b"eventsuiTimes" in response["body"]

@@ -10,7 +10,7 @@ import websockets
 from daphne.ws_protocol import WebSocketProtocol
 
 from eventsui.events.models import Event
-from eventsui.server import daphne_pings
+from eventsui.server.daphne_pings import DaphnePingsPatch
 from tests.conftest import PASSWORD, make_event
 from tests.live_server import start_server, stop_server
 
@@ -46,8 +46,8 @@ class FakeProtocol:
 def clock(monkeypatch, settings):
     settings.EVENTS_IN_QUEUE_HIGH_WATER = 8
     scheduled = []
-    monkeypatch.setattr(daphne_pings, "_call_later", lambda delay, f: scheduled.append(f))
-    assert daphne_pings.install()
+    monkeypatch.setattr(DaphnePingsPatch, "call_later", lambda delay, f: scheduled.append(f))
+    assert DaphnePingsPatch.install()
 
     def tick():
         calls, scheduled[:] = list(scheduled), []

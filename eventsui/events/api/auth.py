@@ -22,6 +22,8 @@ import time
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import authentication, exceptions
 
 from eventsui.events.models import ApiToken, hash_token
@@ -141,3 +143,23 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username/password.")
         return (user, None)
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """The API schema's name for TokenAuthentication (drf-spectacular reads it on import)."""
+
+    target_class = TokenAuthentication
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object("Authorization", TokenAuthentication.keyword)
+
+
+class CachedBasicScheme(OpenApiAuthenticationExtension):
+    """HTTP Basic in the API schema, for CachedBasicAuthentication."""
+
+    target_class = CachedBasicAuthentication
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic"}

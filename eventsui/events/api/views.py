@@ -1,7 +1,9 @@
 """The events REST API, in Prefect 3's paths and shapes.
 
 Views stay thin: they parse with the schema module, call the service function, and shape the
-answer. Authentication (API token, Basic, or a browser session) comes from REST_FRAMEWORK.
+answer. Refused input is raised (a pydantic ValidationError, or eventsui.lib.api_errors.
+InvalidInput) and the exception handler there writes the 422 body. Authentication (API
+token, Basic, or a browser session) comes from REST_FRAMEWORK.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ from django.core import signing
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 from pydantic_core import to_json
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from eventsui.events import queries, schemas, services
+from eventsui.events import queries, schemas, serialization, services
 from eventsui.events.filters import EventFilter
-from eventsui.lib.api_errors import validation_response
-from eventsui.lib.errors import field_path, message_for
+from eventsui.lib.api_errors import InvalidInput
+from eventsui.lib.errors import error_list, field_path, message_for
 
 EVENT_EXAMPLE = {
     "occurred": "2024-05-01T12:00:00Z",
@@ -46,12 +48,16 @@ EVENT_EXAMPLE = {
 }
 
 
+class EventBatch(RootModel[list[schemas.Event]]):
+    """The body of POST /api/events, for the API schema (validated by schemas.EventList)."""
+
+
 class EventsCreateView(APIView):
     """POST /api/events: store a JSON list of events (Prefect's Event shape)."""
 
     @extend_schema(
         operation_id="events_create",
-        request={"application/json": {"type": "array", "items": {"type": "object"}}},
+        request={"application/json": EventBatch},
         examples=[OpenApiExample("One worker event", value=[EVENT_EXAMPLE])],
         responses={
             204: OpenApiResponse(description="Stored (events already stored are ignored)"),
@@ -75,7 +81,7 @@ class EventsCreateView(APIView):
             if index is not None:
                 field = field_path(first["loc"][1:]) or "event"
                 summary = f"Event {index} is invalid: {field}: {message_for(first)}"
-            return validation_response(exc, summary=summary)
+            raise InvalidInput(error_list(exc), detail=summary) from exc
         services.ingest_events(events)
         return Response(status=204)
 
@@ -97,14 +103,6 @@ class HealthView(APIView):
     @extend_schema(responses={200: {"type": "boolean"}}, operation_id="health")
     def get(self, request: Request) -> Response:
         return Response(True)
-
-
-def _parse(model, data, *, loc_prefix=()):
-    """Validate request data with a schema model; (value, None) or (None, 422 response)."""
-    try:
-        return model.model_validate(data), None
-    except ValidationError as exc:
-        return None, validation_response(exc, loc_prefix=loc_prefix)
 
 
 class FilterRequest(BaseModel):
@@ -138,7 +136,7 @@ def _page_response(
         )
     body = (
         '{"events":['
-        + ",".join(serialize_event(e) for e in page.events)
+        + ",".join(serialization.stored_event_json(e) for e in page.events)
         + f'],"total":{total},"total_is_estimate":{"true" if estimate else "false"},'
         + '"next_page":'
         + (to_json(next_page).decode() if next_page else "null")
@@ -147,46 +145,16 @@ def _page_response(
     return HttpResponse(body, content_type="application/json")
 
 
-def serialize_event(event) -> str:
-    """A stored event as Prefect's ReceivedEvent JSON."""
-    prepared = getattr(event, "received_json", None)  # queries.page_events(as_json=True)
-    if prepared is not None:
-        return prepared
-    return to_json(
-        {
-            "id": event.id,
-            "occurred": event.occurred,
-            "received": event.received,
-            "event": event.event,
-            "resource": event.resource,
-            "related": event.related,
-            "payload": event.payload,
-            "follows": event.follows,
-        }
-    ).decode()
-
-
 class EventsFilterView(APIView):
     """POST /api/events/filter: the first page of events matching a Prefect EventFilter."""
 
     @extend_schema(
         operation_id="events_filter",
-        request={
-            "application/json": {
-                "type": "object",
-                "properties": {
-                    "filter": {"type": "object", "description": "Prefect's EventFilter"},
-                    "limit": {"type": "integer", "minimum": 0, "maximum": queries.PAGE_MAX},
-                },
-            }
-        },
+        request={"application/json": FilterRequest},
         responses={200: OpenApiResponse(description="{events, total, next_page}")},
     )
     def post(self, request: Request) -> Response:
-        data = request.data if request.body else {}
-        parsed, error = _parse(FilterRequest, data)
-        if error:
-            return error
+        parsed = FilterRequest.model_validate(request.data if request.body else {})
         filter = parsed.filter or EventFilter()
         page = queries.page_events(filter, parsed.limit, as_json=True)
         total, estimate = queries.total(filter, page, parsed.limit)
@@ -219,16 +187,7 @@ class EventsCountByView(APIView):
 
     @extend_schema(
         operation_id="events_count_by",
-        request={
-            "application/json": {
-                "type": "object",
-                "properties": {
-                    "filter": {"type": "object"},
-                    "time_unit": {"type": "string", "enum": [u.value for u in queries.TimeUnit]},
-                    "time_interval": {"type": "number", "minimum": 0.01},
-                },
-            }
-        },
+        request={"application/json": CountRequest},
         responses={
             200: OpenApiResponse(description="[{value, label, count, start_time, end_time}]"),
             422: OpenApiResponse(description="Bad filter, or too many buckets"),
@@ -238,34 +197,24 @@ class EventsCountByView(APIView):
         try:
             countable_ = queries.Countable(countable)
         except ValueError:
-            return Response(
-                {
-                    "detail": f"Cannot count by {countable!r}; use day, time, event or resource.",
-                    "errors": [
-                        {
-                            "field": "countable",
-                            "type": "enum",
-                            "msg": "Choose one of: day, time, event, resource.",
-                        }
-                    ],
-                },
-                status=422,
-            )
-        parsed, error = _parse(CountRequest, request.data if request.body else {})
-        if error:
-            return error
+            raise InvalidInput(
+                [
+                    {
+                        "field": "countable",
+                        "type": "enum",
+                        "msg": "Choose one of: day, time, event, resource.",
+                    }
+                ],
+                detail=f"Cannot count by {countable!r}; use day, time, event or resource.",
+            ) from None
+        parsed = CountRequest.model_validate(request.data if request.body else {})
         try:
             counts = queries.count_by(
                 parsed.filter, countable_, parsed.time_unit, parsed.time_interval
             )
         except queries.InvalidCountParameters as exc:
-            return Response(
-                {
-                    "detail": str(exc),
-                    "errors": [
-                        {"field": "time_interval", "type": "too_many_buckets", "msg": str(exc)}
-                    ],
-                },
-                status=422,
-            )
+            raise InvalidInput(
+                [{"field": "time_interval", "type": "too_many_buckets", "msg": str(exc)}],
+                detail=str(exc),
+            ) from exc
         return HttpResponse(to_json(counts), content_type="application/json")

@@ -32,30 +32,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from eventsui.events import schemas
+from eventsui.events import schemas, states
 
 __all__ = ["Simulator", "LiveSource", "generate", "size_stats", "TASK_RUN_STATES"]
 
 PREFECT_VERSIONS = ("3.4.11", "3.6.2", "3.8.8")
 
-# State name -> state type, for task runs (Prefect's task-run state events) and flow runs (Prefect's states module).
-TASK_RUN_STATES: dict[str, str] = {
-    "Scheduled": "SCHEDULED",
-    "Late": "SCHEDULED",
-    "AwaitingConcurrencySlot": "SCHEDULED",
-    "AwaitingRetry": "SCHEDULED",
-    "Pending": "PENDING",
-    "Running": "RUNNING",
-    "Retrying": "RUNNING",
-    "Completed": "COMPLETED",
-    "Failed": "FAILED",
-    "Crashed": "CRASHED",
-    "Cancelled": "CANCELLED",
-    "Cancelling": "CANCELLING",
-    "Paused": "PAUSED",
-    "Suspended": "PAUSED",
-}
-FLOW_RUN_STATES = dict(TASK_RUN_STATES)
+# State name -> state type (as label text). Task runs and flow runs share Prefect's state names.
+TASK_RUN_STATES: dict[str, str] = {name: kind.value for name, kind in states.STATE_TYPES.items()}
+FLOW_RUN_STATES = TASK_RUN_STATES
 
 WORKER_EVENTS = (
     "prefect.worker.started",

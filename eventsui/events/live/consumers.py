@@ -35,12 +35,12 @@ from django.db import close_old_connections
 from django.http import QueryDict
 from pydantic import ValidationError
 
-from eventsui.events import queries, schemas, services
+from eventsui.events import queries, schemas, serialization, services
 from eventsui.events.api import auth
 from eventsui.events.filters import EventFilter, EventOrder
 from eventsui.events.live import publish as live
 from eventsui.events.live.dispatcher import GAP, Subscription, dispatcher
-from eventsui.events.web.feed_query import FeedQuery, InvalidFeedQuery
+from eventsui.events.web.feed_query import InvalidFeedQuery, filter_from_query
 from eventsui.lib.errors import error_list
 from eventsui.server.daphne_pings import CONFIRM_PINGS
 
@@ -64,6 +64,23 @@ def header(scope, name: bytes) -> str | None:
 # name a channel layer that does not exist: channels then gives them no channel of their own,
 # instead of a blocking channel-layer receive per socket that nothing ever sends to.
 NO_CHANNEL_LAYER = "eventsui.no-channel-of-its-own"
+
+
+class DispatcherSubscriber:
+    """A socket fed by its process's Dispatcher (`/api/events/out`, `/ws/feed/`): its
+    subscription and the task that sends what the subscription receives."""
+
+    subscription: Subscription | None = None
+    sender: asyncio.Task | None = None
+
+    async def stop_sending(self) -> None:
+        """Stop the sender and leave the dispatcher: on disconnect, or before a new filter."""
+        if self.sender is not None:
+            self.sender.cancel()
+            self.sender = None
+        if self.subscription is not None:
+            await dispatcher().unsubscribe(self.subscription)
+            self.subscription = None
 
 
 class PrefectProtocolConsumer(AsyncWebsocketConsumer):
@@ -291,18 +308,17 @@ def read_after(
     )
     rows: list[tuple[str, queries.Cursor]] = []
     while len(rows) < limit:
-        page = queries.page_events(ascending, min(limit - len(rows), queries.PAGE_MAX), after=after)
-        rows += [(e.to_schema().model_dump_json(), queries.Cursor.of(e)) for e in page.events]
+        page = queries.page_events(
+            ascending, min(limit - len(rows), queries.PAGE_MAX), after=after, as_json=True
+        )
+        rows += [(serialization.stored_event_json(e), queries.Cursor.of(e)) for e in page.events]
         if page.next is None:
             break
         after = page.next
     return rows
 
 
-class EventsOutConsumer(PrefectProtocolConsumer):
-    subscription: Subscription | None = None
-    sender: asyncio.Task | None = None
-
+class EventsOutConsumer(DispatcherSubscriber, PrefectProtocolConsumer):
     async def receive(self, text_data=None, bytes_data=None) -> None:
         data = (
             text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
@@ -366,30 +382,24 @@ class EventsOutConsumer(PrefectProtocolConsumer):
 
     async def disconnect(self, code) -> None:
         await super().disconnect(code)
-        if self.sender is not None:
-            self.sender.cancel()
-            self.sender = None
-        if self.subscription is not None:
-            await dispatcher().unsubscribe(self.subscription)
-            self.subscription = None
+        await self.stop_sending()
 
 
 # `/ws/feed/`
-class FeedConsumer(AsyncWebsocketConsumer):
+class FeedConsumer(DispatcherSubscriber, AsyncWebsocketConsumer):
     """`/ws/feed/`: the feed page's live rows.
 
     Protocol (JSON text frames):
     - page -> server `{"type": "filter", "query": "<the page's query string>"}` (again to
       change it); the server answers `{"type": "subscribed"}` or `{"type": "error",
       "messages": [...]}`.
-    - server -> page `{"type": "events", "rows": [<feed row>, ...]}` oldest first, and
-      `{"type": "gap"}` when events were dropped: the page refills from /events/rows by cursor.
+    - server -> page `{"type": "events", "rows": ["<li ...>", ...]}` oldest first: each row is
+      the HTML of the feed's row template (feed_rows.render_rows), rendered once per event by
+      the Dispatcher's Item, not per socket; and `{"type": "gap"}` when events were dropped:
+      the page refills from /events/rows by cursor.
     """
 
     channel_layer_alias = NO_CHANNEL_LAYER  # rows come from the Dispatcher
-
-    subscription: Subscription | None = None
-    sender: asyncio.Task | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -408,11 +418,11 @@ class FeedConsumer(AsyncWebsocketConsumer):
             return
         query = str(message.get("query") or "").lstrip("?")
         try:
-            event_filter = FeedQuery.parse(QueryDict(query)).to_filter()
+            event_filter = filter_from_query(QueryDict(query))
         except InvalidFeedQuery as exc:
             await self.send_json({"type": "error", "messages": exc.messages})
             return
-        await self._unsubscribe()
+        await self.stop_sending()
         self.subscription = await dispatcher().subscribe(event_filter)
         self.sender = asyncio.ensure_future(self._send_forever(self.subscription))
         await self.send_json({"type": "subscribed"})
@@ -426,23 +436,15 @@ class FeedConsumer(AsyncWebsocketConsumer):
                     rows = []
                     await self.send(text_data='{"type": "gap"}')
                 else:
-                    rows.append(entry.row_json())
+                    rows.append(entry.row_html())
             await self._send_rows(rows)
 
     async def _send_rows(self, rows: list[str]) -> None:
-        if rows:  # rows are JSON already: join them instead of parsing and dumping again
+        if rows:  # each row is a JSON string already: join them, never encode again
             await self.send(text_data='{"type": "events", "rows": [' + ",".join(rows) + "]}")
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content))
 
-    async def _unsubscribe(self) -> None:
-        if self.sender is not None:
-            self.sender.cancel()
-            self.sender = None
-        if self.subscription is not None:
-            await dispatcher().unsubscribe(self.subscription)
-            self.subscription = None
-
     async def disconnect(self, code) -> None:
-        await self._unsubscribe()
+        await self.stop_sending()

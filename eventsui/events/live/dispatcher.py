@@ -51,7 +51,7 @@ class Item:
 
     raw: str  # the ReceivedEvent JSON as published (what /api/events/out sends as is)
     event: schemas.ReceivedEvent
-    _row_json: str | None = None
+    _row_html: str | None = None
 
     @classmethod
     def parse(cls, raw: str) -> Item:
@@ -63,11 +63,13 @@ class Item:
     def id(self) -> UUID:
         return self.event.id
 
-    def row_json(self) -> str:
-        """The feed row (feed_rows.row) as JSON, built at most once per event."""
-        if self._row_json is None:
-            self._row_json = json.dumps(feed_rows.row_for_model(self.event), ensure_ascii=False)
-        return self._row_json
+    def row_html(self) -> str:
+        """The feed row's HTML (the feed page's row template) as a JSON string, rendered at
+        most once per event in this process, however many pages it goes to."""
+        if self._row_html is None:
+            html = feed_rows.render_rows([feed_rows.row_for_model(self.event)])
+            self._row_html = json.dumps(html, ensure_ascii=False)
+        return self._row_html
 
 
 class Subscription:

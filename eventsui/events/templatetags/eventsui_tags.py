@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django import template
@@ -16,26 +15,6 @@ register = template.Library()
 
 OPEN_DEPTH = 2  # nested objects deeper than this start collapsed
 LONG_STRING = 300
-
-
-@register.filter
-def relative_time(value: str | datetime | None) -> str:
-    """`5 s ago`, `3 min ago`, `2 h ago`, `4 d ago` (the page's script keeps it current)."""
-    if not value:
-        return ""
-    when = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-    seconds = (datetime.now(UTC) - when).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 45:
-        text = f"{int(seconds)} s"
-    elif seconds < 45 * 60:
-        text = f"{round(seconds / 60)} min"
-    elif seconds < 36 * 3600:
-        text = f"{round(seconds / 3600)} h"
-    else:
-        text = f"{round(seconds / 86400)} d"
-    return f"in {text}" if future else f"{text} ago"
 
 
 @register.simple_tag

@@ -37,6 +37,7 @@ from eventsui.events.filters import (
     EventResourceFilter,
     EventTextFilter,
 )
+from eventsui.events.matching import parse_pattern
 from eventsui.lib.errors import error_list
 
 RANGES: dict[str, tuple[str, timedelta]] = {
@@ -209,7 +210,8 @@ def _parse_time(value: str, what: str, errors: list[str]) -> datetime | None:
 
 
 def _is_glob(value: str) -> bool:
-    return "*" in value or "?" in value or value.startswith("!")
+    """Is this more than a plain value (a prefix, a glob, or negated)? As the filters read it."""
+    return not parse_pattern(value).is_plain
 
 
 def _event_filter(values: list[str]) -> EventNameFilter:

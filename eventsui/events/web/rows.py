@@ -1,9 +1,10 @@
-"""How an event looks in the feed: one row shape for the page, its JSON endpoint and the live
-socket.
+"""How an event looks in the feed: one row shape and one template for every row.
 
-The server-rendered list, the rows fetched by cursor ("older", gap fill) and the live rows
-pushed over the websocket all come from `row()`, so the browser's JavaScript only places
-values (with textContent) and never decides what a label, badge or preview says.
+`row()` decides what a row says (title, badge, chips, preview); `templates/eventsui/_rows.html`
+writes it as HTML, through Django's autoescaping. The page's first rows, the rows fetched by
+cursor ("older", gap fill: `/events/rows`) and the live rows pushed over `/ws/feed/` are all
+rendered by `render_rows()`, so the browser's script only inserts server-rendered HTML and
+never builds a row itself.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsui.events import catalog, schemas
-from eventsui.events.queries import Cursor
+from django.template.loader import render_to_string
 
+from eventsui.events import schemas, states
+from eventsui.events.queries import Cursor
+from eventsui.lib.times import exact_time, prefect_datetime
+
+ROWS_TEMPLATE = "eventsui/_rows.html"
 PREVIEW_CHARS = 160
 MAX_CHIPS = 5
 # Related resources shown first in a row (then the rest, tags last).
@@ -30,19 +35,9 @@ ROLE_ORDER = {
     "worker": 5,
 }
 
-# Prefect state types -> badge tone (colors in app.css: ok green, bad red, info blue, ...).
-STATE_TONES = {
-    "COMPLETED": "ok",
-    "FAILED": "bad",
-    "CRASHED": "bad",
-    "RUNNING": "info",
-    "CANCELLING": "warn",
-    "PAUSED": "warn",
-    "CANCELLED": "neutral",
-    "SCHEDULED": "neutral",
-    "PENDING": "neutral",
-}
-STATE_TYPES = {name: state_type for name, state_type, _ in catalog.TASK_RUN_STATES}
+# Prefect state types -> badge tone, and state names -> state types (eventsui.events.states).
+STATE_TONES = states.TONES
+STATE_TYPES = states.STATE_TYPES
 _RUN_STATE = re.compile(r"^prefect\.(flow-run|task-run)\.([A-Za-z]+)$")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _UUID_TAIL = re.compile(r"([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -136,13 +131,8 @@ def preview(resource: Mapping[str, str], payload: Mapping[str, Any]) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
-def iso(value: datetime) -> str:
-    """UTC ISO 8601 with a Z, as the feed and its JSON endpoints write times."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def exact_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+# The feed and its JSON endpoints write times as Prefect does; people read exact_time.
+iso = prefect_datetime
 
 
 def row(
@@ -199,3 +189,13 @@ def row_for_model(event) -> dict[str, Any]:
         related=event.related,
         payload=event.payload,
     )
+
+
+def render_rows(rows: Sequence[Mapping[str, Any]], querystring: str = "") -> str:
+    """The rows as the feed's `<li>` elements, every event value escaped by the template engine.
+
+    The rows' "only this resource" links add to `querystring`, the page's filter. A live row is
+    rendered once per event for every page it goes to, so it is rendered without one and the
+    page's script prefixes its own filter to those links.
+    """
+    return render_to_string(ROWS_TEMPLATE, {"rows": rows, "querystring": querystring})

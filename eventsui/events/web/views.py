@@ -1,7 +1,8 @@
 """The dashboard's HTML pages: the live event feed, an event, and the event catalog.
 
 Views stay thin: the query string becomes an EventFilter in `feed_query`, the store is read
-through `queries` (keyset pages, count-by), rows are shaped by `feed_rows`.
+through `queries` (keyset pages, count-by), rows are shaped and rendered by `feed_rows` (one
+template for the page, `/events/rows` and the live socket).
 """
 
 from __future__ import annotations
@@ -85,8 +86,6 @@ def feed(request: HttpRequest) -> HttpResponse:
             "histogram_url": reverse("feed-histogram"),
             "socket_path": "/ws/feed/",
             "live": query.is_live and before is None and not errors,
-            "newest": rows[0]["cursor"] if rows and before is None else None,
-            "next": next_cursor,
         },
     }
     return render(request, "eventsui/feed.html", context)
@@ -99,9 +98,10 @@ def _json_error(messages: list[str], status: int = 400) -> JsonResponse:
 @login_required
 @require_GET
 def feed_rows_json(request: HttpRequest) -> JsonResponse:
-    """Feed rows as JSON for the page's script: `before=<cursor>` pages to older events (newest
-    first); `after=<cursor>` fills a gap with the events newer than the page's newest, oldest
-    first. `next` is the cursor to continue with, null when there is no more."""
+    """Feed rows for the page's script, as `{"html": <the rows' <li> elements>, "next": ...}`:
+    `before=<cursor>` pages to older events (newest first); `after=<cursor>` fills a gap with
+    the events newer than the page's newest, oldest first. `next` is the cursor to continue
+    with, null when there is no more."""
     query = FeedQuery.parse(request.GET)
     try:
         event_filter = query.to_filter()
@@ -113,9 +113,10 @@ def feed_rows_json(request: HttpRequest) -> JsonResponse:
         page = queries.page_events(event_filter, GAP_FILL_LIMIT, after=after)
     else:
         page = queries.page_events(event_filter, FEED_PAGE_SIZE, after=before)
+    rows = [feed_rows.row_for_model(event) for event in page.events]
     return JsonResponse(
         {
-            "rows": [feed_rows.row_for_model(event) for event in page.events],
+            "html": feed_rows.render_rows(rows, query.querystring()),
             "next": page.next.encode() if page.next else None,
         }
     )
