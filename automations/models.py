@@ -96,3 +96,7 @@ class AutomationRelatedResource(models.Model):
 
     def __str__(self) -> str:
         return self.resource_id
+
+
+# The engine's tables (their models live beside the engine).
+from automations.engine.models import AutomationState, Firing, HeldEvent  # noqa: E402, F401

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from automations.api import views as api
+from automations.api.backtest import BacktestView
 
 urlpatterns = [
     path("automations/", api.AutomationCreateView.as_view(), name="api-automations-create"),
@@ -13,6 +14,7 @@ urlpatterns = [
         api.AutomationsRelatedToView.as_view(),
         name="api-automations-related-to",
     ),
+    path("automations/backtest", BacktestView.as_view(), name="api-automations-backtest"),
     path("automations/<uuid:pk>", api.AutomationDetailView.as_view(), name="api-automation"),
     path("templates/validate", api.TemplateValidateView.as_view(), name="api-templates-validate"),
     # Deprecated in Prefect, still used by its UI.

@@ -2,18 +2,20 @@
 
 from django.urls import path
 
-from automations.web import views
+from automations.web import backtest, history, views
 
 app_name = "automations"
 urlpatterns = [
     path("", views.automation_list, name="list"),
     path("new/", views.automation_new, name="new"),
+    path("backtest/", backtest.builder_backtest, name="backtest"),
     path("import/", views.automation_import, name="import"),
     path("export/", views.automation_export_all, name="export-all"),
     path("blocks/", views.block_list, name="blocks"),
     path("blocks/<str:kind>/new/", views.block_edit, name="block-new"),
     path("blocks/<str:kind>/<uuid:pk>/", views.block_edit, name="block-edit"),
     path("<uuid:pk>/", views.automation_detail, name="detail"),
+    path("<uuid:pk>/history/", history.automation_history, name="history"),
     path("<uuid:pk>/edit/", views.automation_edit, name="edit"),
     path("<uuid:pk>/enabled/", views.automation_toggle, name="toggle"),
     path("<uuid:pk>/duplicate/", views.automation_duplicate, name="duplicate"),

@@ -3,18 +3,21 @@ form validates with the schema, the services write."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
 from automations import schemas, services
+from automations.engine.evaluator import resolution_rules
 from automations.models import Automation, NotificationBlock, WebhookBlock
 from automations.prefect_json import as_text, automation_json
 from automations.validation import parse_automation
@@ -104,6 +107,7 @@ def _builder(
         "blank_triggers": [(kind, _blank_trigger(kind)) for kind in labels.TRIGGER_LABELS],
         "blank_actions": [(kind, _blank_action(kind, ctx)) for kind in labels.ACTION_LABELS],
         "presets": presets.PRESETS,
+        "resolution_rules": resolution_rules(),
         "operators": [(m.value, m.value) for m in schemas.MetricTriggerOperator],
         "metric_names": [(m.value, m.value.capitalize()) for m in schemas.PrefectMetric],
         **ctx,
@@ -130,7 +134,14 @@ def _action_label(action: schemas.Action) -> str:
 @login_required
 def automation_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
-    queryset = Automation.objects.order_by("name", "id")
+    day_ago = timezone.now() - timedelta(hours=24)
+    queryset = Automation.objects.order_by("name", "id").annotate(
+        # The engine's history at a glance, in the same query (index firings_automation_occurred).
+        last_fired=Max("firings__occurred", filter=Q(firings__state="Triggered")),
+        fired_24h=Count(
+            "firings", filter=Q(firings__state="Triggered", firings__occurred__gte=day_ago)
+        ),
+    )
     if q:
         queryset = queryset.filter(Q(name__icontains=q) | Q(description__icontains=q))
     rows = []

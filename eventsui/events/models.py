@@ -111,6 +111,32 @@ class EventResource(models.Model):
         return f"{self.role or 'primary'}: {self.resource_id}"
 
 
+class EventBatch(models.Model):
+    """The ids of the events one ingest transaction stored, waiting for the automation engine.
+
+    Written in the same transaction as its events, so a batch is visible exactly when they are:
+    the engine (`automations.engine`) claims batches oldest first (`SELECT ... FOR UPDATE SKIP
+    LOCKED` on PostgreSQL, so several engines share them), evaluates their events and deletes
+    the batch in the transaction that stores what the evaluation produced. An event is thus
+    evaluated once, even if the engine is killed mid-batch, and a transaction that commits late
+    is evaluated when it commits (a cursor over event times or ids would skip it). One row per
+    transaction, not per event: it costs ingest one small INSERT.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created = (
+        models.DateTimeField()
+    )  # the batch's received time: the engine's lag is measured from it
+    event_ids = models.JSONField()  # list of event id strings
+
+    class Meta:
+        db_table = "event_batches"
+        # The engine claims the oldest batches first; the primary key serves that order.
+
+    def __str__(self) -> str:
+        return f"batch {self.id} ({len(self.event_ids)} events)"
+
+
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

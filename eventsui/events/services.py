@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 
 from eventsui.events import schemas, serialization
 from eventsui.events.live import publish as live
-from eventsui.events.models import Event, EventResource
+from eventsui.events.models import Event, EventBatch, EventResource
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,10 @@ def ingest_events(
         else:
             stored = _store_portable(rows)
         payloads = [row.received_json() for row in stored]
+        if stored:  # for the automation engine, in this transaction (see EventBatch)
+            EventBatch.objects.create(
+                created=stored[0].received, event_ids=[str(row.id) for row in stored]
+            )
         if publish and payloads:
             transaction.on_commit(lambda: live.publish(payloads))
     return IngestResult(received=len(events), stored=len(stored), payloads=payloads)

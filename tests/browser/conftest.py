@@ -81,6 +81,11 @@ def server(django_db_setup, django_db_blocker):
     ]
     with django_db_blocker.unblock():
         connections.close_all()  # the child process must not share the parent's sockets
+        for conn in connections.all():
+            # Nor the connections idle in psycopg's pool, which close_all() leaves open: a
+            # child using one talks on the parent's socket, and both hang (seen here).
+            if hasattr(conn, "close_pool"):
+                conn.close_pool()
         process = DaphneProcess(
             host,
             partial(make_application, static_wrapper=ASGIStaticFilesHandler),

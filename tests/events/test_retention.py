@@ -88,3 +88,18 @@ def test_trim_with_nothing_old_deletes_nothing():
     store(2, timedelta(hours=2))
     assert "Deleted 0 events" in trim()
     assert Event.objects.count() == 2
+
+
+def test_trim_drops_engine_batches_older_than_the_cutoff():
+    """With no automation engine running, the queue of stored batches must not grow forever."""
+    from eventsui.events.models import EventBatch
+
+    old = datetime.now(UTC) - timedelta(days=10)
+    services.ingest_events(
+        [schemas.Event.model_validate(make_event(occurred=old))], received=old, publish=False
+    )
+    store(1, timedelta(days=1))
+    assert EventBatch.objects.count() == 2
+    trim()
+    assert list(EventBatch.objects.values_list("created", flat=True)) != [old]
+    assert EventBatch.objects.count() == 1

@@ -7,6 +7,7 @@ listens to the group (the browser feed, `/api/events/out`) filters them per subs
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -18,6 +19,11 @@ logger = logging.getLogger(__name__)
 EVENTS_GROUP = "events.live"
 MESSAGE_TYPE = "events.batch"
 CHUNK = 100
+
+# The web server's event loop, when another thread of the same process publishes (the
+# automation engine inside `manage.py serve`). The in-memory channel layer's queues belong to
+# that loop and are not thread-safe, so such publishes are handed to it.
+server_loop: asyncio.AbstractEventLoop | None = None
 
 
 def chunks(payloads: Sequence[str], size: int = CHUNK) -> list[list[str]]:
@@ -47,6 +53,17 @@ def publish(payloads: Sequence[str]) -> None:
     missed them fills the gap from the database when it reconnects.
     """
     try:
-        async_to_sync(apublish)(payloads)
+        loop = server_loop
+        if loop is not None and loop.is_running() and not _in_loop(loop):
+            asyncio.run_coroutine_threadsafe(apublish_safely(payloads), loop).result(timeout=10)
+        else:
+            async_to_sync(apublish)(payloads)
     except Exception:  # noqa: BLE001 - the store is the source of truth; the feed catches up
         logger.exception("could not publish %d events to the live feed", len(payloads))
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -25,6 +25,7 @@ from eventsui.events.web.feed_query import RANGES, FeedQuery, InvalidFeedQuery, 
 FEED_PAGE_SIZE = 50
 GAP_FILL_LIMIT = 200
 FOLLOWERS_LIMIT = 20
+AUTOMATION_PREFIX = "prefect.automation."
 
 
 def _cursor(request: HttpRequest, name: str) -> queries.Cursor | None:
@@ -219,8 +220,36 @@ def event_detail(request: HttpRequest, event_id: UUID) -> HttpResponse:
         "followers": [feed_rows.row_for_model(e) for e in followers],
         "raw_json": json.dumps(received.model_dump(mode="json"), indent=2, ensure_ascii=False),
         "payload": event.payload,
+        "automation_links": _automation_links(event),
     }
     return render(request, "eventsui/event.html", context)
+
+
+def _automation_links(event: Event) -> dict | None:
+    """For a `prefect.automation.*` event: its automation and the event that triggered it."""
+    resource_id = event.resource.get(schemas.RESOURCE_ID, "")
+    if not resource_id.startswith(AUTOMATION_PREFIX):
+        return None
+    try:
+        automation_id = UUID(resource_id.removeprefix(AUTOMATION_PREFIX))
+    except ValueError:
+        return None
+    triggering = None
+    for related in event.related:
+        if related.get(schemas.RESOURCE_ROLE) == "triggering-event":
+            try:
+                triggering = UUID(
+                    related.get(schemas.RESOURCE_ID, "").removeprefix("prefect.event.")
+                )
+            except ValueError:
+                triggering = None
+            break
+    return {
+        "automation_id": automation_id,
+        "name": event.resource.get(schemas.RESOURCE_NAME) or "",
+        "triggering_event": triggering,
+        "triggering_stored": bool(triggering and Event.objects.filter(id=triggering).exists()),
+    }
 
 
 @login_required

@@ -58,9 +58,9 @@ class Command(BaseCommand):
 
         self.stdout.write("")
         self.stdout.write(
-            self.style.SUCCESS("Ready. The server (daphne) serves HTTP and websockets:")
+            self.style.SUCCESS("Ready. Serve the dashboard with the automation engine running:")
         )
-        self.stdout.write("    .venv/bin/daphne -b 127.0.0.1 -p 8000 eventsui.asgi:application")
+        self.stdout.write("    .venv/bin/python manage.py serve")
         self.stdout.write(
             f"(the README's first command starts it for you), then open {URL} and sign in as:"
         )

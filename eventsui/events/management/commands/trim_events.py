@@ -17,16 +17,21 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from eventsui.events import schemas, services
+from eventsui.events.models import EventBatch
 
 
 def trim(cutoff: datetime, *, batch_size: int, stop: threading.Event | None = None) -> int:
-    """Delete every event older than `cutoff` (with its resource rows); returns how many."""
+    """Delete every event older than `cutoff` (with its resource rows); returns how many.
+
+    Batches that no automation engine consumed (none ran) go too once their events are
+    gone, so the engine's queue cannot grow without bound."""
     total = 0
     while stop is None or not stop.is_set():
         deleted = services.delete_events_before(cutoff, batch_size=batch_size)
         if not deleted:
             break
         total += deleted
+    EventBatch.objects.filter(created__lt=cutoff).delete()
     return total
 
 

@@ -1,0 +1,79 @@
+"""Serve the dashboard and run the automation engine, in one process: the README's one command.
+
+    manage.py serve                          # http://127.0.0.1:8000/, engine included
+    manage.py serve --host 0.0.0.0 --port 8080
+    manage.py serve --no-engine              # web only (run `manage.py run_automations` apart)
+
+Daphne serves HTTP and websockets as `daphne eventsui.asgi:application` would; the engine
+runs in a thread beside it (`run_automations`' loop). One process matters on the embedded
+default: the in-memory channel layer does not cross processes, so the engine's
+`prefect.automation.*` events reach the live feed only from inside the server's process.
+With Redis and PostgreSQL, run web and engine processes separately (docs/deploy.md).
+SIGTERM / Ctrl-C stops daphne and lets the engine finish its step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+# Events may be 1.5 MB; daphne's default websocket limit is 1 MiB.
+WEBSOCKET_MAX_BYTES = 2 * 1024 * 1024
+
+
+class Command(BaseCommand):
+    help = "Serve the dashboard (daphne) with the automation engine running in the same process."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--no-engine", action="store_true", help="serve only; run the engine elsewhere"
+        )
+
+    def handle(self, *args, **options) -> None:
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from automations.engine.worker import Engine
+        from automations.management.commands.run_automations import run_forever
+        from eventsui.asgi import application
+        from eventsui.events.live import publish
+
+        stop = threading.Event()
+        engine_thread: threading.Thread | None = None
+
+        def start_engine() -> None:
+            nonlocal engine_thread
+            publish.server_loop = asyncio.get_event_loop()  # daphne's loop, set by Server.run
+            if options["no_engine"]:
+                return
+            engine_thread = threading.Thread(
+                target=run_forever, args=(Engine(), stop), name="automation-engine", daemon=True
+            )
+            engine_thread.start()
+
+        def stop_engine() -> None:
+            stop.set()
+            if engine_thread is not None:
+                engine_thread.join(timeout=10)
+
+        from twisted.internet import reactor
+
+        reactor.addSystemEventTrigger("before", "shutdown", stop_engine)
+        host, port = options["host"], options["port"]
+        engines = "without the engine" if options["no_engine"] else "with the automation engine"
+        self.stdout.write(f"Serving http://{host}:{port}/ {engines} (Ctrl-C stops).")
+        Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            signal_handlers=True,
+            ready_callable=start_engine,
+            websocket_max_message_size=WEBSOCKET_MAX_BYTES,
+            websocket_max_frame_size=WEBSOCKET_MAX_BYTES,
+            verbosity=1 if settings.DEBUG else 0,
+        ).run()
+        self.stdout.write("Stopped.")
