@@ -12,8 +12,8 @@ from datetime import timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from automations import schemas
 from automations.api.views import INVALID
-from automations.engine.backtest import backtest
+from automations.engine.backtest import BacktestBusy, backtest
 from automations.errors import schema_errors
 from automations.models import Automation
 from eventsui.events.schemas import UtcDatetime
@@ -82,7 +82,11 @@ class BacktestView(APIView):
 
     @extend_schema(
         request={"application/json": BacktestRequest},
-        responses={200: BacktestAnswer, 422: INVALID},
+        responses={
+            200: BacktestAnswer,
+            422: INVALID,
+            503: OpenApiResponse(description="Too many backtests at once; Retry-After"),
+        },
     )
     def post(self, request: Request) -> Response:
         body = BacktestRequest.model_validate(request.data)
@@ -101,7 +105,27 @@ class BacktestView(APIView):
                         }
                     ]
                 )
-            trigger = automation.to_schema().trigger
-        return Response(
-            backtest(trigger, body.occurred.since, body.occurred.until, automation_id=automation_id)
-        )
+            try:
+                trigger = automation.to_schema().trigger
+            except ValidationError:
+                raise InvalidInput(
+                    [
+                        {
+                            "field": "automation_id",
+                            "loc": ["automation_id"],
+                            "type": "invalid",
+                            "msg": "this automation's stored trigger no longer passes the schema",
+                        }
+                    ]
+                ) from None
+        try:
+            answer = backtest(
+                trigger, body.occurred.since, body.occurred.until, automation_id=automation_id
+            )
+        except BacktestBusy:
+            return Response(
+                {"detail": "Other backtests are running; try again in a few seconds."},
+                status=503,
+                headers={"Retry-After": "5"},
+            )
+        return Response(answer)

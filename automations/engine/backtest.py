@@ -9,6 +9,7 @@ full rules (labels, related resources) to what was read.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,16 @@ from eventsui.events.filters import EventFilter, EventOrder
 MAX_EVENTS = 200_000  # events read at most; beyond, the answer says `truncated`
 MAX_FIRINGS = 1_000  # firings listed at most
 READ_CHUNK = 5_000  # events per query (keyset on occurred, id)
+
+# Backtests run in the web process's request threads; each reads up to MAX_EVENTS events, so
+# only this many run at once per process (the others are told to come back: BacktestBusy).
+CONCURRENT = 2
+_running = threading.BoundedSemaphore(CONCURRENT)
+
+
+class BacktestBusy(Exception):
+    """CONCURRENT backtests are running in this process already."""
+
 
 # A backtest is not an automation: its own events are those of no automation.
 NO_AUTOMATION = uuid.UUID(int=0)
@@ -77,6 +88,18 @@ def backtest(
 ) -> dict[str, Any]:
     """The firings the trigger would have produced over the range; with `buckets`, also the
     candidate events counted per equal slice of the range (the builder's histogram)."""
+    if not any(True for _ in ev.event_triggers(trigger)):
+        # Metric triggers (not evaluated yet) read no events at all.
+        return {"histogram": [0] * buckets, "firings": [], "events_read": 0, "truncated": False}
+    if not _running.acquire(blocking=False):
+        raise BacktestBusy
+    try:
+        return _backtest(trigger, since, until, automation_id=automation_id, buckets=buckets)
+    finally:
+        _running.release()
+
+
+def _backtest(trigger, since, until, *, automation_id, buckets) -> dict[str, Any]:
     events = read_candidates(trigger, since, until)
     truncated = len(events) > MAX_EVENTS
     events = events[:MAX_EVENTS]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +47,6 @@ logger = logging.getLogger(__name__)
 BATCHES_PER_STEP = 20  # at most this many ingest batches per transaction...
 EVENTS_PER_STEP = 5000  # ...and about this many events
 DUE_PER_STEP = 200  # state rows whose windows close, per step
-REFRESH_SECONDS = 0.5  # how often the engine checks for saved, enabled or deleted automations
 IDLE_SLEEP_SECONDS = 0.1
 # Windows close this long after their end: an ingest transaction still open (its batch not
 # visible yet, so not counted in the lag) may hold the event that satisfies one.
@@ -153,6 +151,11 @@ def state_change_event(
     )
 
 
+class StaleIndex(Exception):
+    """Another engine armed a version of an automation this engine has not loaded: the step
+    rolls back, the engine reloads, and the batches are taken again."""
+
+
 class Engine:
     """One engine worker. `run_once()` does one step and says whether it found work."""
 
@@ -160,17 +163,14 @@ class Engine:
         self.now = now
         self.index = AutomationIndex([])
         self._signature: tuple | None = None
-        self._refreshed_at = 0.0
         self.stats = {"events": 0, "firings": 0, "batches": 0}
 
     # -- automations ---------------------------------------------------------------------------
 
     def refresh(self, *, force: bool = False) -> None:
-        """Reload the enabled automations when any was saved, enabled, disabled or deleted
-        (at most every REFRESH_SECONDS: saving takes effect within a second)."""
-        if not force and time.monotonic() - self._refreshed_at < REFRESH_SECONDS:
-            return
-        self._refreshed_at = time.monotonic()
+        """Reload the enabled automations when any was saved, enabled, disabled or deleted.
+        Looked at before every step (one small aggregate query), so a change takes effect
+        at the next step, and an engine never evaluates with an index older than one step."""
         signature = tuple(
             Automation.objects.aggregate(
                 count=Count("id"),
@@ -196,13 +196,15 @@ class Engine:
                     core=core,
                 )
             )
+        loaded = self._arm_new(loaded)
         self.index = AutomationIndex(loaded)
-        self._signature = signature
-        self._arm_new(loaded)
+        self._signature = signature  # only once armed: a failed arming is tried again
 
-    def _arm_new(self, loaded: list[Loaded]) -> None:
+    def _arm_new(self, loaded: list[Loaded]) -> list[Loaded]:
         """Give every enabled automation a state row (armed now), reset rows whose trigger
-        changed, and forget disabled or deleted ones (Prefect's `forget_automation`)."""
+        changed, and forget disabled or deleted ones (Prefect's `forget_automation`).
+        Returns the automations that have their state (one that cannot be armed is left
+        out, loudly, rather than holding up the others)."""
         now = self.now()
         with transaction.atomic():
             AutomationState.objects.exclude(automation_id__in=[a.id for a in loaded]).delete()
@@ -213,11 +215,17 @@ class Engine:
             )
             stale = [a for a in loaded if existing.get(a.id) != a.hash]
             if not stale:
-                return
+                return loaded
             rows = []
+            failed: set[UUID] = set()
             for automation in stale:
                 evaluator = automation.evaluator(None)
-                evaluator.arm(now)
+                try:
+                    evaluator.arm(now)
+                except Exception:  # one automation never stops the others
+                    logger.exception("automation %s cannot be armed", automation.id)
+                    failed.add(automation.id)
+                    continue
                 rows.append(
                     AutomationState(
                         automation_id=automation.id,
@@ -230,12 +238,17 @@ class Engine:
                 automation_id__in=[r.automation_id for r in rows]
             ).delete()
             AutomationState.objects.bulk_create(rows, ignore_conflicts=True)
+        return [a for a in loaded if a.id not in failed]
 
     # -- one step ------------------------------------------------------------------------------
 
     def run_once(self) -> bool:
         self.refresh()
-        did = self.process_batches()
+        try:
+            did = self.process_batches()
+        except StaleIndex:
+            self.refresh(force=True)
+            return True
         did = self.process_due() or did
         return did
 
@@ -298,7 +311,9 @@ class Engine:
         did = False
         with transaction.atomic():
             held = list(
-                HeldEvent.objects.filter(release_at__lte=self.now()).order_by("release_at")[:1000]
+                self._claim(
+                    HeldEvent.objects.filter(release_at__lte=self.now()).order_by("release_at")
+                )[:1000]
             )
             if held:
                 did = True
@@ -311,7 +326,9 @@ class Engine:
         with transaction.atomic():
             states = list(
                 self._claim(
-                    AutomationState.objects.filter(next_due__lte=clock).order_by("next_due")
+                    AutomationState.objects.filter(
+                        next_due__lte=clock, automation_id__in=list(self.index.by_id)
+                    ).order_by("next_due")
                 )[:DUE_PER_STEP]
             )
             if not states:
@@ -320,10 +337,15 @@ class Engine:
             for state in states:
                 automation = self.index.by_id.get(state.automation_id)
                 if automation is None or state.trigger_hash != automation.hash:
-                    continue  # disabled, deleted or changed: refresh() deals with it
+                    continue  # changed meanwhile: the next refresh() deals with it
                 evaluator = automation.evaluator(state.state)
-                for firing in ev.advance(evaluator, clock):
-                    firings.append((automation, firing))
+                try:
+                    found = ev.advance(evaluator, clock)
+                except Exception:  # one automation never stops the others
+                    logger.exception("automation %s: closing its windows failed", automation.id)
+                    state.next_due = None  # it waits for its next event or a re-arm
+                    continue
+                firings += [(automation, firing) for firing in found]
                 state.state = evaluator.dump_state()
                 state.next_due = evaluator.next_due()
             AutomationState.objects.bulk_update(states, ["state", "next_due", "updated"])
@@ -353,18 +375,29 @@ class Engine:
             .order_by("automation_id")
         }
         evaluators: dict[UUID, ev.AutomationEvaluator] = {}
+        broken: set[UUID] = set()
         firings: list[tuple[Loaded, ev.Firing]] = []
         for event, ids in plan:
             for automation_id in ids:
                 automation = self.index.by_id[automation_id]
                 state = states.get(automation_id)
                 if state is None or state.trigger_hash != automation.hash:
-                    continue  # changed since this engine loaded it: refresh() re-arms it
+                    # Another engine armed a newer version (or this one's arming failed):
+                    # evaluating without it would lose this event for it.
+                    raise StaleIndex(automation_id)
+                if automation_id in broken:
+                    continue
                 evaluator = evaluators.get(automation_id)
                 if evaluator is None:
                     evaluator = evaluators[automation_id] = automation.evaluator(state.state)
-                for firing in evaluator.on_event(event):
-                    firings.append((automation, firing))
+                try:
+                    found = evaluator.on_event(event)
+                except Exception:  # one automation never stops the others
+                    logger.exception("automation %s: evaluating %s failed", automation_id, event.id)
+                    broken.add(automation_id)
+                    evaluators.pop(automation_id, None)
+                    continue
+                firings += [(automation, firing) for firing in found]
         changed = []
         for automation_id, evaluator in evaluators.items():
             state = states[automation_id]
@@ -471,7 +504,7 @@ class Engine:
         released: list[event_schemas.ReceivedEvent] = []
         frontier = [e.id for e in leaders]
         while frontier:
-            held = list(HeldEvent.objects.filter(leader_id__in=frontier))
+            held = list(self._claim(HeldEvent.objects.filter(leader_id__in=frontier)))
             if not held:
                 break
             HeldEvent.objects.filter(event_id__in=[h.event_id for h in held]).delete()

@@ -27,21 +27,33 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        try:
+            return timedelta(seconds=value)
+        except (OverflowError, ValueError):  # 1e308, inf, nan
+            raise rule("duration_too_long") from None
     if isinstance(value, str):
         text = value.strip()
+        try:
+            seconds = float(text)  # "90", "1e308": seconds, as the form sends them
+        except ValueError:
+            pass
+        else:
+            return parse_duration(seconds)
         negative = text.startswith("-")
         if negative:
             text = text[1:]
         match = _DURATION.match(text)
         if text and match and any(match.groupdict().values()):
             parts = {k: float(v) for k, v in match.groupdict().items() if v}
-            delta = timedelta(
-                days=parts.get("d", 0),
-                hours=parts.get("h", 0),
-                minutes=parts.get("m", 0),
-                seconds=parts.get("s", 0),
-            )
+            try:
+                delta = timedelta(
+                    days=parts.get("d", 0),
+                    hours=parts.get("h", 0),
+                    minutes=parts.get("m", 0),
+                    seconds=parts.get("s", 0),
+                )
+            except OverflowError:
+                raise rule("duration_too_long") from None
             return -delta if negative else delta
     return value
 
@@ -66,9 +78,16 @@ def format_duration(value: timedelta | None) -> str:
     return "".join(out)
 
 
+# No window, range or delay longer than a year: a time that far ahead overflows dates (and the
+# store keeps events for days, not years).
+MAX_DURATION = timedelta(days=365)
+
+
 def _non_negative(value: timedelta) -> timedelta:
     if value < timedelta(0):
         raise rule("duration_negative")
+    if value > MAX_DURATION:
+        raise rule("duration_too_long")
     return value
 
 

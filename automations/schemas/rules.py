@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 RULES: dict[str, str] = {
     "duration_negative": "Durations cannot be negative.",
+    "duration_too_long": "Durations can be at most 365 days.",
     "within_null": "`within` should be a valid timedelta",
     "proactive_within_too_short": (
         "`within` for Proactive triggers must be greater than or equal to 10 seconds"

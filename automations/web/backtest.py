@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from pydantic import TypeAdapter, ValidationError
 
 from automations import schemas
-from automations.engine.backtest import backtest
+from automations.engine.backtest import BacktestBusy, backtest
 from automations.engine.evaluator import resolution_rule
 from automations.errors import schema_errors
 from automations.web import codec
@@ -37,7 +37,12 @@ def builder_backtest(request: HttpRequest) -> HttpResponse:
         return render(request, "automations/_backtest.html", {"errors": errors}, status=422)
     until = timezone.now()
     since = until - span
-    result = backtest(trigger, since, until, buckets=BARS)
+    try:
+        result = backtest(trigger, since, until, buckets=BARS)
+    except BacktestBusy:
+        response = render(request, "automations/_backtest.html", {"busy": True}, status=503)
+        response["Retry-After"] = "5"
+        return response
     peak = max(result["histogram"], default=0) or 1
     seconds = span.total_seconds()
     bars = []

@@ -239,7 +239,10 @@ def text(value: Any, kind_of_input: str = "text") -> str:
         return ""
     if kind_of_input == "duration":
         if isinstance(value, int | float):
-            value = timedelta(seconds=value)
+            try:
+                value = timedelta(seconds=value)
+            except (OverflowError, ValueError):  # shown as typed, beside its error
+                return str(value)
         if isinstance(value, timedelta):
             return schemas.format_duration(value)
         return str(value)

@@ -76,6 +76,22 @@ CASES = [
         "Durations cannot be negative.",
     ),
     (
+        "within-beyond-a-year",
+        automation(event(within="365d")),
+        automation(event(within="99999999d")),
+        "trigger.within",
+        "duration_too_long",
+        "Durations can be at most 365 days.",
+    ),
+    (
+        "within-overflowing",
+        automation(event(within=3600)),
+        automation(event(within=1e308)),
+        "trigger.within",
+        "duration_too_long",
+        "Durations can be at most 365 days.",
+    ),
+    (
         "within-not-a-duration",
         automation(event(within="1h30m")),
         automation(event(within="soon")),

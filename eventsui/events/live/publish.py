@@ -24,6 +24,7 @@ CHUNK = 100
 # automation engine inside `manage.py serve`). The in-memory channel layer's queues belong to
 # that loop and are not thread-safe, so such publishes are handed to it.
 server_loop: asyncio.AbstractEventLoop | None = None
+stopping = False  # the server is shutting down: publish nothing more
 
 
 def chunks(payloads: Sequence[str], size: int = CHUNK) -> list[list[str]]:
@@ -52,6 +53,8 @@ def publish(payloads: Sequence[str]) -> None:
     A failure here never undoes the ingest: the events are stored, and a subscriber that
     missed them fills the gap from the database when it reconnects.
     """
+    if stopping:
+        return
     try:
         loop = server_loop
         if loop is not None and loop.is_running() and not _in_loop(loop):

@@ -138,3 +138,24 @@ def test_candidates_are_read_by_name_prefix_and_resource_id():
     assert event_filter.resource.id_prefix == ["prefect.flow-run.1"]
     anything = schemas.EventTrigger.model_validate({"type": "event", "expect": []})
     assert candidate_filter(anything, at(0), at(1)).event is None
+
+
+def test_too_many_backtests_at_once_answer_503_with_retry_after(api, monkeypatch):
+    from automations.engine import backtest as module
+
+    monkeypatch.setattr(module, "_running", __import__("threading").BoundedSemaphore(1))
+    module._running.acquire()  # one backtest is running
+    try:
+        response = api.post(URL, {"trigger": FAILED_TWICE, "occurred": window()}, format="json")
+    finally:
+        module._running.release()
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+
+
+def test_a_metric_trigger_reads_no_events(api):
+    ingest(make_event("prefect.flow-run.Failed", occurred=at(5)))
+    metric = {"type": "metric", "metric": {"name": "lateness", "threshold": 1, "operator": ">"}}
+    response = api.post(URL, {"trigger": metric, "occurred": window()}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["events_read"] == 0

@@ -401,3 +401,48 @@ def test_idle_reactive_buckets_are_dropped_so_state_stays_bounded():
     replay(evaluator, events, at(0), at(60))
     assert evaluator.dump_state()["buckets"] == {}
     assert evaluator.next_due() is None
+
+
+# -- found in review ----------------------------------------------------------------------------
+
+
+def test_a_window_of_zero_adds_up_to_its_threshold_within_prefects_sweep():
+    """Prefect keeps a window-of-0 bucket (its count adds up) until its sweeper drops it,
+    60 seconds after it opened."""
+    trig = trigger(expect=["x.failed"], threshold=2, within=0)
+    assert run(trig, [event("x.failed", 1), event("x.failed", 1.5)]) == [(TRIGGERED, 1.5, {})]
+    assert run(trig, [event("x.failed", 1), event("x.failed", 3)]) == []
+
+
+def test_buckets_of_an_after_window_of_zero_are_swept():
+    trig = trigger(
+        after=["x.started"], expect=["x.done"], for_each=["prefect.resource.id"], within=0
+    )
+    evaluator = AutomationEvaluator(AUTOMATION, trig)
+    starts = [event("x.started", 1, resource=f"r.{n}") for n in range(50)]
+    replay(evaluator, starts, at(0), at(5))
+    assert evaluator.dump_state()["buckets"] == {}
+
+
+def test_compound_within_holds_in_both_directions_of_event_time():
+    trig = schemas.CompoundTrigger.model_validate(
+        {
+            "type": "compound",
+            "require": "all",
+            "within": 60,
+            "triggers": [_child("a.done"), _child("b.done")],
+        }
+    )
+    evaluator = AutomationEvaluator(AUTOMATION, trig)
+    evaluator.arm(at(0))
+    assert evaluator.on_event(event("a.done", 100)) == []
+    assert evaluator.on_event(event("b.done", 10)) == [], "a late b from 90 minutes earlier"
+
+
+def test_one_event_is_never_two_steps_of_a_sequence():
+    """Prefect's xfail test_sequence_with_two_identical_steps, passing here."""
+    trig = schemas.SequenceTrigger.model_validate(
+        {"type": "sequence", "within": 3600, "triggers": [_child("x.buy"), _child("x.buy")]}
+    )
+    assert run(trig, [event("x.buy", 1)]) == []
+    assert run(trig, [event("x.buy", 1), event("x.buy", 2)]) == [(TRIGGERED, 2, {})]

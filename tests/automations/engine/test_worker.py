@@ -235,3 +235,47 @@ def test_the_triggering_event_is_embedded_in_prefects_format(engine, clock):
     }
     assert embedded["occurred"].endswith("Z")
     assert embedded["id"] == failed["id"]
+
+
+def test_one_failing_automation_does_not_stop_the_others(engine, clock, monkeypatch):
+    from automations.engine import evaluator
+
+    store_automation({**FAILED, "threshold": 1, "within": 0}, name="fine")
+    broken = store_automation({**FAILED, "threshold": 1, "within": 0}, name="breaks")
+    real = evaluator.AutomationEvaluator.on_event
+
+    def on_event(self, event):
+        if self.automation_id == broken.id:
+            raise RuntimeError("boom")
+        return real(self, event)
+
+    monkeypatch.setattr(evaluator.AutomationEvaluator, "on_event", on_event)
+    drain(engine)
+    ingest(event_at(clock, "prefect.flow-run.Failed", 1))
+    drain(engine)
+    assert list(Firing.objects.values_list("automation__name", flat=True)) == ["fine"]
+    assert not EventBatch.objects.exists(), "the batch was evaluated, not retried forever"
+
+
+def test_an_engine_whose_index_is_stale_reloads_and_loses_no_event(clock):
+    first, second = Engine(now=clock), Engine(now=clock)
+    automation = store_automation({**FAILED, "threshold": 1, "within": 0})
+    drain(first)
+    automation.trigger = {**automation.trigger, "expect": ["prefect.flow-run.Crashed"]}
+    automation.save()
+    second.refresh(force=True)  # arms the new version; `first` still holds the old one
+    ingest(event_at(clock, "prefect.flow-run.Crashed", 1))
+    for _ in range(5):
+        if not first.run_once():
+            break
+    assert Firing.objects.count() == 1
+    assert Firing.objects.get().triggering_event["event"] == "prefect.flow-run.Crashed"
+
+
+def test_a_huge_window_is_refused_by_the_schema():
+    from pydantic import ValidationError
+
+    from automations import schemas
+
+    with pytest.raises(ValidationError, match="at most 365 days"):
+        schemas.EventTrigger.model_validate({"type": "event", "within": "99999999d"})

@@ -48,7 +48,9 @@ class Command(BaseCommand):
 
         def start_engine() -> None:
             nonlocal engine_thread
-            publish.server_loop = asyncio.get_event_loop()  # daphne's loop, set by Server.run
+            # Called by the reactor once running: publishes from the engine thread can be
+            # handed to this loop from the first one on.
+            publish.server_loop = asyncio.get_event_loop()
             if options["no_engine"]:
                 return
             engine_thread = threading.Thread(
@@ -57,6 +59,11 @@ class Command(BaseCommand):
             engine_thread.start()
 
         def stop_engine() -> None:
+            # The loop is about to block in join(): a publish handed to it now would wait out
+            # its timeout, so the engine's last step publishes nothing (its events are stored;
+            # the feed's pages are closing anyway).
+            publish.server_loop = None
+            publish.stopping = True
             stop.set()
             if engine_thread is not None:
                 engine_thread.join(timeout=10)
@@ -71,7 +78,7 @@ class Command(BaseCommand):
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
             signal_handlers=True,
-            ready_callable=start_engine,
+            ready_callable=lambda: reactor.callWhenRunning(start_engine),
             websocket_max_message_size=WEBSOCKET_MAX_BYTES,
             websocket_max_frame_size=WEBSOCKET_MAX_BYTES,
             verbosity=1 if settings.DEBUG else 0,
