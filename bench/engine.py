@@ -84,8 +84,8 @@ def store_automations(count: int, *, extra_unmatched: int = 0) -> list:
                 "require": "all",
                 "within": 600,
                 "triggers": [
-                    {"type": "event", "expect": ["prefect.task-run.Completed"], "within": 0},
-                    {"type": "event", "expect": ["prefect.task-run.Running"], "within": 0},
+                    {"type": "event", "expect": ["prefect.task-run.Crashed"], "within": 0},
+                    {"type": "event", "expect": ["prefect.worker.stopped"], "within": 0},
                 ],
             }
         kinds.append(kind)

@@ -172,6 +172,24 @@ def event_triggers(trigger: Any) -> Iterator[schemas.EventTrigger]:
             yield from event_triggers(child)
 
 
+def _event_stub(event: Any) -> dict | None:
+    """What the stored state keeps of a bucket's last event: its id (and, for people, its
+    name). A full event is up to 1.5 MB and a for_each trigger keeps a bucket per key; the
+    live engine reads the whole event back from the store when a firing needs it
+    (`is_stub`)."""
+    if event is None:
+        return None
+    if isinstance(event, dict):
+        if event.get("stub"):
+            return event
+        return {"stub": True, "id": event["id"], "event": event.get("event", "")}
+    return {"stub": True, "id": str(event.id), "event": event.event}
+
+
+def is_stub(event: dict | None) -> bool:
+    return bool(event and event.get("stub"))
+
+
 def _event_json(event: Any) -> dict | None:
     """A ReceivedEvent as JSON-ready data (events are kept as objects until needed)."""
     if event is None or isinstance(event, dict):
@@ -261,7 +279,7 @@ class AutomationEvaluator:
     def dump_state(self) -> dict:
         for keys in self.buckets.values():
             for bucket in keys.values():
-                bucket["last_event"] = _event_json(bucket["last_event"])
+                bucket["last_event"] = _event_stub(bucket["last_event"])
         buckets = {tid: keys for tid, keys in self.buckets.items() if keys}
         children = {cid: firings for cid, firings in self.children.items() if firings}
         return {"buckets": buckets, "children": children, "armed": self.armed}

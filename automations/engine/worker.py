@@ -39,6 +39,7 @@ from automations.engine import evaluator as ev
 from automations.engine.models import AutomationState, Firing, HeldEvent
 from automations.models import Automation
 from eventsui.events import schemas as event_schemas
+from eventsui.events import serialization
 from eventsui.events import services as event_services
 from eventsui.events.models import Event, EventBatch
 
@@ -410,6 +411,7 @@ class Engine:
     def _store_firings(self, firings: list[tuple[Loaded, ev.Firing]]) -> None:
         if not firings:
             return
+        _complete_events([firing for _, firing in firings])
         rows, emitted = [], []
         for automation, firing in firings:
             trigger = _find_trigger(automation.trigger, firing.trigger_id) or automation.trigger
@@ -515,6 +517,40 @@ class Engine:
             released += events
             frontier = [e.id for e in events]
         return released
+
+
+def _complete_events(firings: list[ev.Firing]) -> None:
+    """Replace the stubs the stored state keeps of last events (`evaluator.is_stub`) by the
+    stored events, for the firings (and their child firings) about to be stored."""
+    holders: list[tuple[dict, str]] = []
+
+    def collect(owner: dict, key: str) -> None:
+        if ev.is_stub(owner.get(key)):
+            holders.append((owner, key))
+
+    def walk_children(children: list[dict]) -> None:
+        for child in children:
+            collect(child, "triggering_event")
+            walk_children(child.get("child_firings") or [])
+
+    wrappers = []
+    for firing in firings:
+        wrapper = {"triggering_event": firing.triggering_event}
+        wrappers.append((firing, wrapper))
+        collect(wrapper, "triggering_event")
+        walk_children(firing.child_firings)
+    if not holders:
+        return
+    ids = {UUID(owner[key]["id"]) for owner, key in holders}
+    stored = {
+        str(e.id): json.loads(serialization.stored_event_json(e))
+        for e in Event.objects.filter(id__in=ids)
+    }
+    for owner, key in holders:
+        # An event trimmed by retention meanwhile stays a stub (its id and name).
+        owner[key] = stored.get(owner[key]["id"], owner[key])
+    for firing, wrapper in wrappers:
+        firing.triggering_event = wrapper["triggering_event"]
 
 
 def _find_trigger(trigger, trigger_id: UUID):

@@ -279,3 +279,38 @@ def test_a_huge_window_is_refused_by_the_schema():
 
     with pytest.raises(ValidationError, match="at most 365 days"):
         schemas.EventTrigger.model_validate({"type": "event", "within": "99999999d"})
+
+
+def test_stored_state_keeps_event_ids_and_firings_get_the_whole_event(engine, clock):
+    store_automation(
+        {
+            "type": "event",
+            "after": ["prefect.flow-run.Running"],
+            "expect": ["prefect.flow-run.Completed"],
+            "for_each": ["prefect.resource.id"],
+            "posture": "Proactive",
+            "within": 30,
+        }
+    )
+    drain(engine)
+    running = event_at(
+        clock,
+        "prefect.flow-run.Running",
+        0,
+        resource_id="prefect.flow-run.a",
+        payload={"big": "x" * 5000},
+    )
+    ingest(running)
+    drain(engine)
+    state = AutomationState.objects.get().state
+    bucket = next(iter(next(iter(state["buckets"].values())).values()))
+    assert bucket["last_event"] == {
+        "stub": True,
+        "id": running["id"],
+        "event": "prefect.flow-run.Running",
+    }
+    clock.advance(seconds=31 + CLOSE_GRACE.total_seconds())
+    drain(engine)
+    firing = Firing.objects.get()
+    assert firing.triggering_event["payload"] == {"big": "x" * 5000}
+    assert firing.triggering_event["resource"]["prefect.resource.id"] == "prefect.flow-run.a"
