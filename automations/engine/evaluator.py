@@ -39,7 +39,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -267,6 +267,9 @@ class AutomationEvaluator:
         self.buckets: dict[str, dict[str, dict]] = state.get("buckets", {})
         self.children: dict[str, list[dict]] = state.get("children", {})
         self.armed: bool = state.get("armed", False)
+        # A lower bound of next_due() (None: unknown), so that replaying many events does not
+        # rescan every bucket before each one (`advance`).
+        self.due_hint: datetime | None = None
 
     def _index_parents(self, trigger: Any, parent: Any) -> None:
         self.parents[trigger.id] = parent
@@ -368,8 +371,11 @@ class AutomationEvaluator:
     def _buckets(self, rules: _EventTriggerRules) -> dict[str, dict]:
         return self.buckets.setdefault(str(rules.id), {})
 
-    @staticmethod
-    def _bucket(start, end, count, labels, last_event, *, triggered=False, counting=True) -> dict:
+    def _bucket(
+        self, start, end, count, labels, last_event, *, triggered=False, counting=True
+    ) -> dict:
+        if self.due_hint is not None and end < self.due_hint:
+            self.due_hint = end  # a new window may be due before anything known
         return {
             "start": _iso(start),
             "end": _iso(end),
@@ -642,11 +648,17 @@ def advance(evaluator: AutomationEvaluator, now: datetime) -> list[Firing]:
     """Close, in time order, every window that ends by `now` (windows that a closing window
     opens included): what a perfectly punctual timer would have done up to `now`."""
     firings: list[Firing] = []
-    while (due := evaluator.next_due()) is not None and due <= now:
+    while True:
+        hint = evaluator.due_hint
+        if hint is not None and hint > now:
+            return firings  # nothing can be due yet: no scan of the buckets
+        due = evaluator.next_due()
+        evaluator.due_hint = due if due is not None else datetime.max.replace(tzinfo=UTC)
+        if due is None or due > now:
+            return firings
         firings += evaluator.on_time(due)
         if evaluator.next_due() == due:  # pragma: no cover - a window never reopens at its end
-            break
-    return firings
+            return firings
 
 
 def replay(
