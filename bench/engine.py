@@ -257,10 +257,11 @@ def cost(args) -> None:
             pass
         elapsed = time.perf_counter() - started
         automations = 100 + extra
-        results[automations] = elapsed / len(events) * 1e6
+        per_event = elapsed / len(events) * 1e6
+        results[automations] = min(results.get(automations, per_event), per_event)
         print(
             f"{automations:5d} enabled automations: {elapsed:.2f} s for {len(events):,} events, "
-            f"{results[automations]:.0f} us/event",
+            f"{per_event:.0f} us/event",
             flush=True,
         )
     Firing.objects.filter(automation__name__startswith=BENCH).delete()
