@@ -43,6 +43,6 @@ class WebhookBlockAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationBlock)
 class NotificationBlockAdmin(admin.ModelAdmin):
-    list_display = ["name", "channel", "target", "id"]
-    search_fields = ["name", "target"]
+    list_display = ["name", "url", "id"]
+    search_fields = ["name", "url"]
     readonly_fields = ["id", "created", "updated"]

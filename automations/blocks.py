@@ -12,8 +12,9 @@ import uuid
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import EmailValidator, URLValidator
 from django.db import models
+
+from eventsui.lib import outbound
 
 
 class WebhookBlock(models.Model):
@@ -45,23 +46,28 @@ class WebhookBlock(models.Model):
             raise DjangoValidationError(
                 {"headers": "Enter a JSON object of header names to text values."}
             )
+        if self.url:
+            try:
+                # Saved while a name does not resolve (offline, DNS down): sends check again.
+                outbound.check_url(self.url, unresolved_ok=True)
+            except outbound.OutboundRefused as exc:
+                raise DjangoValidationError({"url": exc.reason}) from None
 
 
 class NotificationBlock(models.Model):
-    """Where a send-notification action sends its message."""
-
-    CHANNELS = [
-        ("email", "Email"),
-        ("slack", "Slack incoming webhook"),
-        ("teams", "Microsoft Teams webhook"),
-        ("webhook", "Generic webhook"),
-    ]
+    """Where a send-notification action sends its message: one Apprise URL (the library
+    Prefect's own notification blocks use), e.g. `mailto://smtp.example.com:587?to=a@b.c`,
+    `slack://T/B/C`, `msteams://...`, `discord://...`, `ntfy://topic`, `json://host/path`."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True)
-    channel = models.CharField(max_length=20, choices=CHANNELS, default="email")
-    target = models.CharField(
-        max_length=2000, help_text="The email address(es, comma-separated) or the webhook URL."
+    url = models.CharField(
+        max_length=2000,
+        verbose_name="Apprise URL",
+        help_text=(
+            "An Apprise URL: mailto://, slack://, msteams://, discord://, ntfy://, json:// "
+            "and the rest of Apprise's services."
+        ),
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -71,18 +77,17 @@ class NotificationBlock(models.Model):
         verbose_name = "notification target"
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_channel_display()})"
+        return f"{self.name} ({self.service})"
+
+    @property
+    def service(self) -> str:
+        return self.url.split("://", 1)[0] if "://" in self.url else "?"
 
     def clean(self) -> None:
-        if self.channel == "email":
-            validate = EmailValidator("Enter valid email addresses, separated by commas.")
-            for address in (a.strip() for a in self.target.split(",")):
-                validate(address)
-        else:
-            try:
-                URLValidator()(self.target)
-            except DjangoValidationError:
-                raise DjangoValidationError({"target": "Enter a valid URL."}) from None
+        try:
+            outbound.parse_apprise_url(self.url, unresolved_ok=True)
+        except outbound.OutboundRefused as exc:
+            raise DjangoValidationError({"url": exc.reason}) from None
 
 
 BLOCK_MODELS: dict[str, type[models.Model]] = {

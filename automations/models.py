@@ -99,4 +99,10 @@ class AutomationRelatedResource(models.Model):
 
 
 # The engine's tables (their models live beside the engine).
-from automations.engine.models import AutomationState, Firing, HeldEvent  # noqa: E402, F401
+from automations.actions.models import ActionRun, Incident  # noqa: E402, F401
+from automations.engine.models import (  # noqa: E402, F401
+    AutomationState,
+    EngineBucket,
+    Firing,
+    HeldEvent,
+)

@@ -14,6 +14,7 @@ from typing import Any
 
 from automations import schemas
 from automations.models import Automation
+from eventsui.lib.times import prefect_datetime
 
 
 def automation_json(
@@ -26,8 +27,8 @@ def automation_json(
         if not isinstance(automation, Automation):
             raise TypeError("the API's shape is that of a stored automation")
         data["id"] = str(automation.id)
-        data["created"] = automation.created.isoformat()
-        data["updated"] = automation.updated.isoformat()
+        data["created"] = prefect_datetime(automation.created)
+        data["updated"] = prefect_datetime(automation.updated)
         data.setdefault("tags", [])
     return data
 

@@ -8,6 +8,7 @@ schema, with the block ids checked against the stored blocks.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from pydantic import TypeAdapter, ValidationError
@@ -91,10 +92,29 @@ class ImportFailed(Exception):
         super().__init__(errors[0]["msg"] if errors else "Invalid import")
 
 
-def import_automations(payload: Any) -> list[Automation]:
+class Imported(list):
+    """The imported automations (a list), and which of them were `created` or `updated`."""
+
+    def __init__(self, created: list[Automation], updated: list[Automation]):
+        super().__init__([*created, *updated])
+        self.created = created
+        self.updated = updated
+
+
+def _import_id(item: Any) -> UUID | None:
+    try:
+        return UUID(str(item["id"])) if isinstance(item, dict) and item.get("id") else None
+    except ValueError:
+        return None
+
+
+def import_automations(payload: Any) -> Imported:
     """Import Prefect automation JSON: one automation or a list; all or nothing.
 
-    Errors are those of the schema, located by the automation's index in a list.
+    An automation whose `id` is stored replaces it (re-importing an export changes nothing
+    and doubles nothing); any other is created, with its `id` when it has one, so a second
+    import of the same file updates instead of adding. Errors are those of the schema, located
+    by the automation's index in a list.
     """
     if isinstance(payload, str | bytes):
         try:
@@ -102,18 +122,31 @@ def import_automations(payload: Any) -> list[Automation]:
         except ValidationError as exc:
             raise ImportFailed(schema_errors(exc)) from None
     items = payload if isinstance(payload, list) else [payload]
-    cores, errors = [], []
+    parsed, errors = [], []
     for index, item in enumerate(items):
+        pk = _import_id(item)
         if isinstance(item, dict):
             item = {k: v for k, v in item.items() if k not in ("id", "created", "updated")}
-            if isinstance(item.get("trigger"), dict):
+            if isinstance(item.get("trigger"), dict) and pk is None:
                 _drop_trigger_ids(item["trigger"])
         try:
-            cores.append(parse_automation(item))
+            parsed.append((pk, parse_automation(item)))
         except ValidationError as exc:
             prefix = (index,) if isinstance(payload, list) else ()
             errors.extend(schema_errors(exc, loc_prefix=prefix))
     if errors:
         raise ImportFailed(errors)
+    ids = [pk for pk, _ in parsed if pk is not None]
+    created: list[Automation] = []
+    updated: list[Automation] = []
     with transaction.atomic():
-        return [save_automation(core) for core in cores]
+        stored = Automation.objects.select_for_update().in_bulk(ids)
+        for pk, core in parsed:
+            if pk is not None and pk in stored:
+                updated.append(save_automation(core, instance=stored[pk]))
+            else:
+                automation = save_automation(core, instance=Automation(id=pk) if pk else None)
+                created.append(automation)
+                if pk is not None:
+                    stored[pk] = automation  # the same id twice in one file: the last wins
+    return Imported(created, updated)

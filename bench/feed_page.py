@@ -63,10 +63,14 @@ def single_filters() -> list[tuple[str, str]]:
     return filters
 
 
+stopped: set[str] = set()  # filters whose histogram was stopped at the time bound
+
+
 def _time_filters(client, repeat: int) -> list[tuple[str, list[float], list[float]]]:
     """Time the page and its histogram per filter; `client` is Django's test Client or an
     httpx.Client (both have .get(path) and .status_code)."""
     results = []
+    stopped.clear()
     for label, query in single_filters():
         page, histogram = [], []
         for _ in range(repeat):
@@ -77,7 +81,10 @@ def _time_filters(client, repeat: int) -> list[tuple[str, list[float], list[floa
             start = time.perf_counter()
             hist = client.get("/events/histogram?" + query)
             histogram.append((time.perf_counter() - start) * 1000)
-            assert hist.status_code == 200, (label, hist.status_code)
+            # 503: stopped at EVENTS_QUERY_TIMEOUT_MS (the page says so); reported, not fatal
+            assert hist.status_code in (200, 503), (label, hist.status_code)
+            if hist.status_code == 503:
+                stopped.add(label)
         results.append((label, page, histogram))
     return results
 
@@ -119,22 +126,36 @@ def main() -> int:
     parser.add_argument("--password", help="with --url")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--budget-ms", type=float, default=150.0)
+    parser.add_argument(
+        "--histograms",
+        action="store_true",
+        help="hold the histograms to the budget too (the embedded SQLite target: 500 ms)",
+    )
     args = parser.parse_args()
     results = measure_http(args) if args.url else measure_in_process(args)
     from eventsui.events.models import Event
 
     print(f"events stored: ~{Event.objects.count():,}" if args.repeat else "")
-    print(f"{'filter':<22} {'page median':>12} {'page max':>9} {'histogram median':>17}")
-    worst = 0.0
+    print(
+        f"{'filter':<22} {'page median':>12} {'page max':>9} {'histogram median':>17}"
+        f" {'histogram max':>14}"
+    )
+    worst = worst_histogram = 0.0
     for label, page, histogram in results:
         page_median = statistics.median(page[1:] or page)  # the first request warms caches
+        histogram_median = statistics.median(histogram[1:] or histogram)
         worst = max(worst, page_median)
+        worst_histogram = max(worst_histogram, histogram_median)
+        note = "  (stopped at the time bound)" if label in stopped else ""
         print(
-            f"{label:<22} {page_median:>10.1f}ms {max(page):>7.1f}ms {statistics.median(histogram):>15.1f}ms"
+            f"{label:<22} {page_median:>10.1f}ms {max(page):>7.1f}ms {histogram_median:>15.1f}ms"
+            f" {max(histogram):>12.1f}ms{note}"
         )
-    ok = worst <= args.budget_ms
+    ok = worst <= args.budget_ms and (not args.histograms or worst_histogram <= args.budget_ms)
     print(
-        f"worst page median {worst:.1f} ms (budget {args.budget_ms:.0f} ms): {'PASS' if ok else 'FAIL'}"
+        f"worst page median {worst:.1f} ms, worst histogram median {worst_histogram:.1f} ms"
+        f" (budget {args.budget_ms:.0f} ms{', histograms too' if args.histograms else ''}):"
+        f" {'PASS' if ok else 'FAIL'}"
     )
     return 0 if ok else 1
 

@@ -9,6 +9,12 @@ instant ends the clock), then checks every id through the filter API: lost = sen
 
     python bench/ingest.py --url http://127.0.0.1:8000 --user admin --password PW --mode http --events 200000
     python bench/ingest.py --url http://127.0.0.1:8000 --user admin --password PW --mode ws --events 200000
+
+With --copy-limit DATABASE_URL (the server's PostgreSQL database) the same run also measures
+the raw COPY limit: the same events, already in COPY's text form, copied by as many
+connections in batches of the same size into empty tables made like the store's (same
+columns and indexes, `CREATE TABLE ... (LIKE ... INCLUDING ALL)`, dropped after), and prints
+the HTTP rate as a share of it. The store itself is not analyzed or otherwise touched.
 """
 
 from __future__ import annotations
@@ -72,15 +78,15 @@ class Http:
 
 def queryable(client: Http, ids: list[str]) -> set[str]:
     found: set[str] = set()
-    for i in range(0, len(ids), 200):
-        chunk = ids[i : i + 200]
+    for i in range(0, len(ids), 50):  # the API's page limit (Prefect's) is 50
+        chunk = ids[i : i + 50]
         body = json.dumps(
             {
                 "filter": {
                     "id": {"id": chunk},
-                    "occurred": {"since": "2000-01-01T00:00:00Z", "until": None},
+                    "occurred": {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"},
                 },
-                "limit": 200,
+                "limit": 50,
             }
         ).encode()
         status, data = client.post("/api/events/filter", body)
@@ -125,6 +131,57 @@ async def send_ws(url: str, user: str, password: str, frames: list[str]) -> None
         await asyncio.sleep(0.2)
 
 
+def copy_limit(database_url: str, events: list[dict], batch: int, concurrency: int) -> float:
+    """events/s of a raw COPY of these events (and their resource rows), in batches of
+    `batch` over `concurrency` connections, into empty tables shaped like the store's."""
+    import psycopg
+
+    from eventsui.events import schemas, services
+
+    validated = [schemas.Event.model_validate(e) for e in events]
+    rows = services._rows(validated, datetime.now(UTC))
+    chunks = [
+        (
+            services._event_copy_text(rows[i : i + batch]),
+            services._resource_copy_text(rows[i : i + batch]),
+        )
+        for i in range(0, len(rows), batch)
+    ]
+    suffix = f"_copy_limit_{os.getpid()}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE events{suffix} (LIKE events INCLUDING ALL)")
+        conn.execute(f"CREATE TABLE event_resources{suffix} (LIKE event_resources INCLUDING ALL)")
+    copy_events = services._COPY_EVENTS.replace("COPY events ", f"COPY events{suffix} ")
+    copy_resources = services._COPY_RESOURCES.replace(
+        "COPY event_resources ", f"COPY event_resources{suffix} "
+    )
+    local = threading.local()
+    connections = []
+
+    def copy(chunk: tuple[str, str]) -> None:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = psycopg.connect(database_url)
+            connections.append(conn)
+        with conn.transaction(), conn.cursor() as cursor:
+            with cursor.copy(copy_events) as c:
+                c.write(chunk[0])
+            with cursor.copy(copy_resources) as c:
+                c.write(chunk[1])
+
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(copy, chunks))
+        elapsed = time.perf_counter() - started
+    finally:
+        for conn in connections:
+            conn.close()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS events{suffix}, event_resources{suffix}")
+    return len(rows) / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -137,6 +194,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="events per POST (http mode)")
     parser.add_argument("--concurrency", type=int, default=4, help="parallel POSTs (http mode)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--copy-limit",
+        metavar="DATABASE_URL",
+        help="also measure a raw COPY of the same events into this PostgreSQL database",
+    )
     args = parser.parse_args()
 
     seed = args.seed if args.seed is not None else int(time.time())
@@ -177,6 +239,13 @@ def main() -> None:
         f"mode={args.mode} events={len(ids)} sent_in={sent - started:.2f}s "
         f"all_queryable_after={elapsed:.2f}s rate={len(ids) / elapsed:,.0f} events/s lost={lost}"
     )
+    if args.copy_limit:
+        rate = len(ids) / elapsed
+        limit = copy_limit(args.copy_limit, events, args.batch, args.concurrency)
+        print(
+            f"raw COPY of the same events ({args.concurrency} connections, batches of "
+            f"{args.batch}): {limit:,.0f} events/s; HTTP ingest is {rate / limit:.0%} of it"
+        )
     if lost:
         raise SystemExit(1)
 

@@ -111,3 +111,18 @@ def now() -> datetime:
 @pytest.fixture
 def minutes_ago(now):
     return lambda n: now - timedelta(minutes=n)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Start the real Prefect server of the differential test as soon as that test is
+    collected: its start (a minute of migrations on a busy machine) overlaps other tests."""
+    if any(item.nodeid.startswith("tests/events/test_prefect_differential.py") for item in items):
+        from tests import prefect_server
+
+        prefect_server.start_early()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests import prefect_server
+
+    prefect_server.stop()

@@ -9,6 +9,7 @@ settings, with DATABASE_URL naming the database pytest-django created.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -48,10 +49,19 @@ def _database_url() -> str:
 
 
 def start_server(
-    django_db_blocker, *, timeout: float = 30.0, env: dict[str, str] | None = None
+    django_db_blocker,
+    *,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    database_port: int | None = None,
 ) -> LiveServer:
+    """`database_port`: reach PostgreSQL through another port (a test's proxy)."""
+    from django.conf import settings
+
     with django_db_blocker.unblock():
         database_url = _database_url()
+    if database_port is not None:
+        database_url = re.sub(r":\d+/", f":{database_port}/", database_url, count=1)
     port = _free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"eventsui-test-daphne-{port}.log"
     env = dict(
@@ -69,6 +79,11 @@ def start_server(
             "127.0.0.1",
             "-p",
             str(port),
+            # Events may be 1.5 MB; daphne's default websocket limit is 1 MiB.
+            "--websocket-max-message-size",
+            str(settings.WEBSOCKET_MAX_MESSAGE_BYTES),
+            "--websocket-max-frame-size",
+            str(settings.WEBSOCKET_MAX_MESSAGE_BYTES),
             "eventsui.asgi:application",
         ],
         cwd=ROOT,

@@ -85,3 +85,55 @@ def test_a_database_at_the_released_schema_migrates_forward_and_keeps_its_rows()
 
     assert Event.objects.get(id=event_id).event == "prefect.worker.started"
     assert Automation.objects.get(id=automation_id).name == "made before the upgrade"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_windows_stored_in_a_state_become_bucket_rows_on_upgrade():
+    """0004 moves the engine's buckets out of each state's JSON into rows: the windows open
+    at the upgrade stay open, with their timer (a window of 0 closes SWEEP_AFTER later)."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([("automations", "0003_actions")])
+    apps = executor.loader.project_state([("automations", "0003_actions")]).apps
+    Automation = apps.get_model("automations", "Automation")
+    State = apps.get_model("automations", "AutomationState")
+    counted, instant = str(uuid.uuid4()), str(uuid.uuid4())
+    automation = Automation.objects.create(
+        name="windows open at upgrade",
+        trigger={
+            "type": "compound",
+            "id": str(uuid.uuid4()),
+            "require": "all",
+            "triggers": [
+                {"type": "event", "id": counted, "expect": ["a"], "within": 600.0},
+                {"type": "event", "id": instant, "expect": ["b"], "within": 0.0},
+            ],
+        },
+    )
+    end = "2026-12-01T12:10:00+00:00"
+    bucket = {"start": "2026-12-01T12:00:00+00:00", "end": end, "count": 2, "labels": {}}
+    bucket |= {"last_event": None, "triggered": False, "counting": True}
+    State.objects.create(
+        automation=automation,
+        trigger_hash="x",
+        state={
+            "buckets": {counted: {'["w1"]': bucket}, instant: {"[]": dict(bucket)}},
+            "children": {"c": [{"trigger_id": counted}]},
+            "armed": True,
+        },
+        next_due=datetime(2026, 12, 1, 12, 10, tzinfo=UTC),
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from automations.engine.models import AutomationState, EngineBucket
+    from automations.engine.worker import bucket_hash
+
+    rows = {row.key: row for row in EngineBucket.objects.filter(automation_id=automation.id)}
+    assert set(rows) == {'["w1"]', "[]"}
+    assert rows['["w1"]'].data["count"] == 2
+    assert rows['["w1"]'].expires == datetime(2026, 12, 1, 12, 10, tzinfo=UTC)
+    assert rows["[]"].expires == datetime(2026, 12, 1, 12, 11, tzinfo=UTC)
+    assert rows['["w1"]'].key_hash == bucket_hash(automation.id, counted, '["w1"]')
+    state = AutomationState.objects.get(automation_id=automation.id).state
+    assert state == {"children": {"c": [{"trigger_id": counted}]}, "armed": True}

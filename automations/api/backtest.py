@@ -4,6 +4,10 @@ Body: `{"trigger": <trigger JSON>, "occurred": {"since": ISO, "until": ISO}}`, o
 `"automation_id"` instead of `trigger`. Answers 200 `{"firings": [{"occurred", "state",
 "triggering_labels", "triggering_event"}], "events_read", "truncated"}`; an invalid trigger
 422 with the schema's messages. Nothing is stored and no action runs.
+
+For a metric trigger the firings are its breaches (Triggered) and resolutions (Resolved),
+each with the metric's `value` then, and `metric` holds the value series over the range (the
+samples the hold was judged on) with the operator and threshold it was compared with.
 """
 
 from __future__ import annotations
@@ -68,6 +72,24 @@ class BacktestFiring(BaseModel):
     triggering_labels: dict[str, str]
     triggering_event: dict[str, Any] | None = Field(description="ReceivedEvent, or null")
     child_firings: list[dict[str, Any]] = Field(description="Composites: the child firings")
+    value: float | None = Field(
+        default=None, description="Metric triggers: the metric's value at the state change"
+    )
+
+
+class MetricPoint(BaseModel):
+    occurred: UtcDatetime
+    value: float | None = Field(description="The metric then; null when no run counted")
+
+
+class BacktestMetric(BaseModel):
+    name: schemas.PrefectMetric
+    operator: schemas.MetricTriggerOperator
+    threshold: float
+    range: float = Field(description="Seconds: the lookback of each sample")
+    firing_for: float = Field(description="Seconds the condition must hold, or fail, to change")
+    step: float = Field(description="Seconds between samples")
+    series: list[MetricPoint] = Field(description="The metric over the backtest's range")
 
 
 class BacktestAnswer(BaseModel):
@@ -75,6 +97,9 @@ class BacktestAnswer(BaseModel):
     firings: list[BacktestFiring]
     events_read: int = Field(description="Candidate events read from the store")
     truncated: bool = Field(description="True when the range held more than the backtest reads")
+    metric: BacktestMetric | None = Field(
+        default=None, description="Metric triggers only: the value series and its threshold"
+    )
 
 
 class BacktestView(APIView):

@@ -8,13 +8,13 @@ locations tidied by `schema_errors`, exactly the messages the forms show.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import jinja2
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,10 +24,12 @@ from automations import schemas, services
 from automations.errors import schema_errors
 from automations.models import Automation
 from automations.prefect_json import automation_json
+from automations.schemas.rules import RULES, no_nul
 from automations.validation import parse_automation
-from eventsui.lib.api_errors import Unprocessable
+from eventsui.lib.api_errors import InvalidInput, Unprocessable
 
 DEFAULT_LIMIT = 200
+MAX_OFFSET = 2**31 - 1  # a database's OFFSET is a 64-bit integer at most: 2**63 answered 500
 
 
 def not_found() -> Response:
@@ -116,7 +118,7 @@ class AutomationDetailView(AutomationAPIView):
 
 
 class NameFilter(BaseModel):
-    any_: list[str] | None = None
+    any_: list[Annotated[str, AfterValidator(no_nul)]] | None = None
 
 
 class AutomationFilter(BaseModel):
@@ -128,7 +130,7 @@ class FilterBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     sort: Literal["CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC"] = "NAME_ASC"
     limit: int = Field(DEFAULT_LIMIT, ge=0, le=DEFAULT_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     automations: AutomationFilter | None = None
 
 
@@ -172,6 +174,10 @@ class AutomationCountView(AutomationAPIView):
 class AutomationsRelatedToView(AutomationAPIView):
     @extend_schema(responses={200: StoredAutomations})
     def get(self, request: Request, resource_id: str) -> Response:
+        if "\x00" in resource_id:
+            raise InvalidInput(
+                [{"field": "resource_id", "type": "nul_character", "msg": RULES["nul_character"]}]
+            )
         queryset = Automation.objects.filter(related_resources__resource_id=resource_id).distinct()
         rows = queryset.order_by("name", "id")[:DEFAULT_LIMIT]
         return Response([automation_json(a, api=True) for a in rows])

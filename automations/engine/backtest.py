@@ -5,6 +5,9 @@ Only candidate events are read: those whose names the trigger's event triggers e
 start `after`), through the store's event-name index in time order, narrowed to the primary
 resource ids of `match` when every event trigger names them. The evaluator then applies the
 full rules (labels, related resources) to what was read.
+
+A metric trigger is backtested by `metrics.backtest`: its metric sampled over the range and
+the live engine's `firing_for` hold, with the value series for the builder's plot.
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from automations import schemas
 from automations.engine import evaluator as ev
+from automations.engine import metrics
+from automations.engine.worker import complete_events
+from eventsui.events import schemas as event_schemas
 from eventsui.events.filters import EventFilter, EventOrder
+from eventsui.events.models import Event
 
 MAX_EVENTS = 200_000  # events read at most; beyond, the answer says `truncated`
 MAX_FIRINGS = 1_000  # firings listed at most
@@ -64,18 +72,54 @@ def candidate_filter(trigger: Any, since: datetime, until: datetime) -> EventFil
     return EventFilter.model_validate(data)
 
 
+# Candidates are read without their payloads (most are never shown; a firing's event is read
+# back whole afterwards, `worker.complete_events`), except automation events, whose payload says
+# how long a chain they end (`evaluator.automation_chain`).
+CANDIDATE_FIELDS = ("id", "occurred", "received", "event", "resource", "related", "follows")
+
+
 def read_candidates(trigger: Any, since: datetime, until: datetime, limit: int = MAX_EVENTS):
-    """The candidate events of the range, oldest first, at most `limit` (+1 to tell)."""
-    event_filter = candidate_filter(trigger, since, until)
-    events = []
-    position = None
-    while len(events) <= limit:
-        rows = list(event_filter.apply(after=position)[:READ_CHUNK])
-        events += [row.to_schema() for row in rows]
-        if len(rows) < READ_CHUNK:
-            break
-        position = (rows[-1].occurred, rows[-1].id)
-    return events
+    """The candidate events of the range, oldest first, at most `limit` (+1 to tell), in one
+    query streamed in chunks (a server-side cursor on PostgreSQL): one index scan and one
+    sort, where keyset pages would each scan and sort the range's candidates again."""
+    queryset = candidate_filter(trigger, since, until).apply()[: limit + 1]
+    rows = []
+    previous = None
+    for row in queryset.values_list(*CANDIDATE_FIELDS).iterator(chunk_size=READ_CHUNK):
+        if row[0] != previous:  # a walk of resource rows may repeat an event in adjacent rows
+            rows.append(row)
+        previous = row[0]
+    chained = [row[0] for row in rows if row[3].startswith("prefect.automation.")]
+    payloads = (
+        dict(Event.objects.filter(id__in=chained).values_list("id", "payload")) if chained else {}
+    )
+    return [
+        event_schemas.ReceivedEvent.model_construct(
+            id=id,
+            occurred=occurred,
+            received=received,
+            event=name,
+            resource=event_schemas.Resource.model_construct(resource),
+            related=[event_schemas.RelatedResource.model_construct(r) for r in related],
+            payload=payloads.get(id, {}),
+            follows=follows,
+        )
+        for id, occurred, received, name, resource, related, follows in rows
+    ]
+
+
+def _stub_events(firings: list[ev.Firing]) -> None:
+    def stub(event: dict | None) -> dict | None:
+        return event and {"stub": True, "id": event["id"], "event": event.get("event", "")}
+
+    def walk(children: list[dict]) -> None:
+        for child in children:
+            child["triggering_event"] = stub(child.get("triggering_event"))
+            walk(child.get("child_firings") or [])
+
+    for firing in firings:
+        firing.triggering_event = stub(firing.triggering_event)
+        walk(firing.child_firings)
 
 
 def backtest(
@@ -88,12 +132,15 @@ def backtest(
 ) -> dict[str, Any]:
     """The firings the trigger would have produced over the range; with `buckets`, also the
     candidate events counted per equal slice of the range (the builder's histogram)."""
-    if not any(True for _ in ev.event_triggers(trigger)):
-        # Metric triggers (not evaluated yet) read no events at all.
+    metric = isinstance(trigger, schemas.MetricTrigger)
+    if not metric and not any(True for _ in ev.event_triggers(trigger)):
+        # Composites of metric triggers only (not evaluated) read no events at all.
         return {"histogram": [0] * buckets, "firings": [], "events_read": 0, "truncated": False}
     if not _running.acquire(blocking=False):
         raise BacktestBusy
     try:
+        if metric:  # the metric over the range, through the live engine's hold
+            return metrics.backtest(trigger, since, until, buckets=buckets)
         return _backtest(trigger, since, until, automation_id=automation_id, buckets=buckets)
     finally:
         _running.release()
@@ -105,6 +152,9 @@ def _backtest(trigger, since, until, *, automation_id, buckets) -> dict[str, Any
     events = events[:MAX_EVENTS]
     evaluator = ev.AutomationEvaluator(automation_id or NO_AUTOMATION, trigger)
     firings = ev.replay(evaluator, events, since, until if not truncated else events[-1].occurred)
+    firings = firings[: MAX_FIRINGS + 1]
+    _stub_events(firings)
+    complete_events(firings)  # the events they name, read whole (payloads included)
     histogram: list[int] = []
     if buckets:
         histogram = [0] * buckets

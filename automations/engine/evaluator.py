@@ -35,15 +35,17 @@ Where this differs from Prefect (each documented in docs/architecture.md):
 
 from __future__ import annotations
 
+import heapq
 import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from automations import schemas
+from automations.engine import metrics
 from eventsui.events import schemas as event_schemas
 from eventsui.events import serialization
 
@@ -57,6 +59,28 @@ FORGET_AFTER = timedelta(days=7)
 
 # Firings kept per step of a sequence (a step that fires again before the next step does).
 SEQUENCE_HISTORY = 10
+
+# Automations that fire on each other's `prefect.automation.*` events would fire forever (each
+# event embedding the one before, so growing too): an automation event that is the end of a
+# chain this long (this many state-change events, each triggered by the one before) counts for
+# no automation. Prefect has no such guard (its users have looped: PrefectHQ/prefect#11470).
+MAX_AUTOMATION_CHAIN = 8
+
+
+def automation_chain(event: Any) -> int:
+    """How many `prefect.automation.triggered` / `.resolved` events, each triggered by the next,
+    end in this event (0 for any other event), read from their embedded triggering events."""
+    depth = 0
+    name = event.event
+    payload = event.payload
+    while name.startswith("prefect.automation.") and isinstance(payload, dict):
+        depth += 1
+        triggering = payload.get("triggering_event")
+        if not isinstance(triggering, dict) or depth >= MAX_AUTOMATION_CHAIN:
+            break
+        name, payload = str(triggering.get("event", "")), triggering.get("payload")
+    return depth
+
 
 # Prefect's PREFECT_EVENTS_EXPIRED_BUCKET_BUFFER: how long a bucket of a window of 0 lives.
 SWEEP_AFTER = timedelta(seconds=60)
@@ -73,7 +97,13 @@ RESOLUTION = {
     "Reactive": "Resolves when a whole window of {within} passes with fewer than {threshold} events.",
     "immediate": "Never resolves: with a window of 0 every event fires on its own.",
     "composite": "Never resolves: compound and sequence triggers only fire.",
-    "metric": "Metric triggers are not evaluated yet.",
+    "metric": (
+        "Fires when the metric stays {operator} {threshold} for {firing_for} (evaluated "
+        "every {interval} s over the last {range}); resolves when it stays otherwise, or has "
+        "no runs, for as long. A run still running (duration) or still late (lateness) counts "
+        "with its time so far; a run still in progress counts as a success so far. Inside a "
+        "compound or sequence, a metric trigger is not evaluated."
+    ),
 }
 
 
@@ -84,6 +114,16 @@ def resolution_rules() -> list[tuple[str, str]]:
         ("Proactive", RESOLUTION["Proactive"].format(threshold="the threshold")),
         ("Window of 0", RESOLUTION["immediate"]),
         ("Compound and sequence", RESOLUTION["composite"]),
+        (
+            "Metric",
+            RESOLUTION["metric"].format(
+                operator="past",
+                threshold="its threshold",
+                firing_for="firing for",
+                range="range",
+                interval=metrics.INTERVAL.seconds,
+            ),
+        ),
     ]
 
 
@@ -92,7 +132,14 @@ def resolution_rule(trigger: Any) -> str:
     if isinstance(trigger, schemas.CompositeTrigger):
         return RESOLUTION["composite"]
     if isinstance(trigger, schemas.MetricTrigger):
-        return RESOLUTION["metric"]
+        m = trigger.metric
+        return RESOLUTION["metric"].format(
+            operator=m.operator.value,
+            threshold=f"{m.threshold:g}",
+            firing_for=schemas.format_duration(m.firing_for),
+            range=schemas.format_duration(m.range),
+            interval=metrics.INTERVAL.seconds,
+        )
     if trigger.posture == "Proactive":
         return RESOLUTION["Proactive"].format(threshold=trigger.threshold)
     if trigger.within == timedelta(0):
@@ -267,9 +314,11 @@ class AutomationEvaluator:
         self.buckets: dict[str, dict[str, dict]] = state.get("buckets", {})
         self.children: dict[str, list[dict]] = state.get("children", {})
         self.armed: bool = state.get("armed", False)
-        # A lower bound of next_due() (None: unknown), so that replaying many events does not
-        # rescan every bucket before each one (`advance`).
-        self.due_hint: datetime | None = None
+        # The buckets by expiry, a heap built at the first `next_due()` and kept up to date by
+        # every step after it (an entry whose bucket changed since is skipped when met), so
+        # that replaying many events over many keys does not rescan every bucket per event.
+        self._heap: list[tuple[datetime, int, str, str]] | None = None
+        self._order = {str(t): i for i, t in enumerate(self.rules)}  # ties: trigger order
 
     def _index_parents(self, trigger: Any, parent: Any) -> None:
         self.parents[trigger.id] = parent
@@ -287,6 +336,46 @@ class AutomationEvaluator:
         children = {cid: firings for cid, firings in self.children.items() if firings}
         return {"buckets": buckets, "children": children, "armed": self.armed}
 
+    def _ignores(self, event: event_schemas.ReceivedEvent) -> bool:
+        """An automation never counts the events of its own firings (no self-loop), nor the
+        end of a chain of automation events MAX_AUTOMATION_CHAIN long (no loop of several)."""
+        if event.resource.root.get("prefect.resource.id") == self.own_resource:
+            return True
+        if event.event.startswith("prefect.automation.") and (
+            automation_chain(event) >= MAX_AUTOMATION_CHAIN
+        ):
+            return True
+        return False
+
+    def dump_core(self) -> dict:
+        """The state apart from the buckets (the live engine stores each bucket in its own
+        row: `bucket_keys`, `dump_bucket`, `expires`)."""
+        children = {cid: firings for cid, firings in self.children.items() if firings}
+        return {"children": children, "armed": self.armed}
+
+    def bucket_keys(self, event: event_schemas.ReceivedEvent) -> list[tuple[str, str]]:
+        """The (trigger id, key) of every bucket that `on_event(event)` may read or write:
+        only these need loading before it."""
+        if self._ignores(event):
+            return []
+        return [
+            (str(rules.id), rules.key(event)[0])
+            for rules in self.rules.values()
+            if rules.covers(event)
+        ]
+
+    @staticmethod
+    def dump_bucket(bucket: dict) -> dict:
+        bucket["last_event"] = _event_stub(bucket["last_event"])
+        return bucket
+
+    def expires(self, trigger_id: str, bucket: dict) -> datetime:
+        """When the bucket must be looked at again without an event (the live timer)."""
+        rules = self.rules.get(UUID(trigger_id))
+        if rules is None:  # a trigger that no longer exists: sweep it at once
+            return _time(bucket["end"])
+        return self._expires(rules, bucket)
+
     def arm(self, now: datetime) -> None:
         """Open the windows that need no event: a Proactive trigger without `for_each` and
         without `after` expects its events from the moment it is armed."""
@@ -299,56 +388,90 @@ class AutomationEvaluator:
                 self._buckets(rules).setdefault(
                     key, self._bucket(now, now + rules.within, 0, labels, None)
                 )
+                self._track(str(rules.id), key, None)
 
     def covers(self, event: event_schemas.ReceivedEvent) -> bool:
-        if event.resource.root.get("prefect.resource.id") == self.own_resource:
+        if self._ignores(event):
             return False  # an automation never counts the events of its own firings
         return any(rules.covers(event) for rules in self.rules.values())
 
     def on_event(self, event: event_schemas.ReceivedEvent) -> list[Firing]:
         """Evaluate one event at its own time (Prefect's `reactive_evaluation`)."""
-        if event.resource.root.get("prefect.resource.id") == self.own_resource:
+        if self._ignores(event):
             return []
         firings: list[Firing] = []
         for rules in self.rules.values():
             if rules.covers(event):
+                tid, key = str(rules.id), rules.key(event)[0]
+                before = self._expiry(tid, key)
                 # The event object itself is kept (as a bucket's last event); it is turned
                 # into JSON only when stored or fired (most counted events are neither).
                 firings += self._react(rules, event, event)
+                self._track(tid, key, before)
         return self._propagate(firings)
 
     def on_time(self, now: datetime) -> list[Firing]:
         """Close every window that ended by `now` (Prefect's proactive evaluation)."""
         firings: list[Firing] = []
-        for rules in self.rules.values():
+        heap = self._due_heap()
+        due: list[tuple[datetime, int, str, str]] = []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._expiry(entry[2], entry[3]) == entry[0] and entry not in due:
+                due.append(entry)
+        # In order of expiry, then of the triggers, then of the windows' ends.
+        due.sort(key=lambda e: (e[0], e[1], self.buckets[e[2]][e[3]]["end"]))
+        for _, _, tid, key in due:
+            rules = self.rules[UUID(tid)]
             buckets = self._buckets(rules)
-            for key in sorted(buckets, key=lambda k: buckets[k]["end"]):
-                bucket = buckets[key]
-                end = _time(bucket["end"])
-                if self._expires(rules, bucket) > now:
-                    continue
-                if rules.reactive:
-                    # A Reactive window that ends without an event is over: it resolves a
-                    # firing if it was the quiet window after one, and goes (an event opens the
-                    # next; Prefect sweeps such buckets too), so idle keys cost nothing.
-                    if bucket["triggered"] and not (
-                        bucket["counting"] and rules.meets_threshold(bucket["count"])
-                    ):
-                        firings.append(self._firing(rules, key, bucket, RESOLVED, end, None))
-                    del buckets[key]
-                    continue
-                firings += self._evaluate(rules, key, bucket, end, None, None)
+            bucket = buckets[key]
+            end = _time(bucket["end"])
+            if rules.reactive:
+                # A Reactive window that ends without an event is over: it resolves a
+                # firing if it was the quiet window after one, and goes (an event opens the
+                # next; Prefect sweeps such buckets too), so idle keys cost nothing.
+                if bucket["triggered"] and not (
+                    bucket["counting"] and rules.meets_threshold(bucket["count"])
+                ):
+                    firings.append(self._firing(rules, key, bucket, RESOLVED, end, None))
+                del buckets[key]
+                continue
+            firings += self._evaluate(rules, key, bucket, end, None, None)
+            self._track(tid, key, None)
         return self._propagate(firings)
 
     def next_due(self) -> datetime | None:
         """When `on_time` has something to do next: the earliest window end."""
-        ends = [
-            self._expires(self.rules[UUID(tid)], bucket)
-            for tid, keys in self.buckets.items()
-            if UUID(tid) in self.rules
-            for bucket in keys.values()
-        ]
-        return min(ends) if ends else None
+        heap = self._due_heap()
+        while heap:
+            at, _, tid, key = heap[0]
+            if self._expiry(tid, key) == at:
+                return at
+            heapq.heappop(heap)  # its bucket changed or went since
+        return None
+
+    def _expiry(self, tid: str, key: str) -> datetime | None:
+        """When the bucket of trigger `tid` and `key` expires (None: no such bucket, or one
+        of a trigger that no longer exists, which never closes)."""
+        bucket = self.buckets.get(tid, {}).get(key)
+        rules = self.rules.get(UUID(tid)) if bucket is not None else None
+        return None if rules is None else self._expires(rules, bucket)
+
+    def _due_heap(self) -> list[tuple[datetime, int, str, str]]:
+        if self._heap is None:
+            self._heap = []
+            for tid, keys in self.buckets.items():
+                for key in keys:
+                    self._track(tid, key, None)
+        return self._heap
+
+    def _track(self, tid: str, key: str, before: datetime | None) -> None:
+        """Note the bucket's expiry in the heap, if the heap exists and it changed."""
+        if self._heap is None:
+            return
+        at = self._expiry(tid, key)
+        if at is not None and at != before:
+            heapq.heappush(self._heap, (at, self._order.get(tid, 0), tid, key))
 
     @staticmethod
     def _expires(rules: _EventTriggerRules, bucket: dict) -> datetime:
@@ -374,8 +497,6 @@ class AutomationEvaluator:
     def _bucket(
         self, start, end, count, labels, last_event, *, triggered=False, counting=True
     ) -> dict:
-        if self.due_hint is not None and end < self.due_hint:
-            self.due_hint = end  # a new window may be due before anything known
         return {
             "start": _iso(start),
             "end": _iso(end),
@@ -649,11 +770,7 @@ def advance(evaluator: AutomationEvaluator, now: datetime) -> list[Firing]:
     opens included): what a perfectly punctual timer would have done up to `now`."""
     firings: list[Firing] = []
     while True:
-        hint = evaluator.due_hint
-        if hint is not None and hint > now:
-            return firings  # nothing can be due yet: no scan of the buckets
-        due = evaluator.next_due()
-        evaluator.due_hint = due if due is not None else datetime.max.replace(tzinfo=UTC)
+        due = evaluator.next_due()  # the top of a heap: no scan of the buckets
         if due is None or due > now:
             return firings
         firings += evaluator.on_time(due)

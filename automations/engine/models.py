@@ -9,8 +9,10 @@ from django.db import models
 
 
 class AutomationState(models.Model):
-    """One automation's evaluator state (open windows, counts, child firings), stored after
-    every evaluation so that a restarted engine carries on where it stopped."""
+    """One automation's evaluator state apart from its buckets (child firings of composites,
+    whether it is armed), stored after every evaluation so that a restarted engine carries on
+    where it stopped. Its row is also the automation's lock: an engine evaluates an automation
+    only while it holds this row `FOR UPDATE`."""
 
     automation = models.OneToOneField(
         "automations.Automation", on_delete=models.CASCADE, primary_key=True, related_name="state"
@@ -18,19 +20,36 @@ class AutomationState(models.Model):
     # The state belongs to one version of the trigger: a changed trigger starts afresh.
     trigger_hash = models.CharField(max_length=64)
     state = models.JSONField(default=dict)
-    # The earliest moment the evaluator must look again without an event (a Proactive window
-    # ending, a Reactive window closing): the engine's timer. Null: nothing pending.
-    next_due = models.DateTimeField(null=True, blank=True)
     updated = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        indexes = [
-            # The timer: states due now, soonest first.
-            models.Index(fields=["next_due"], name="automation_state_due"),
-        ]
 
     def __str__(self) -> str:
         return f"state of {self.automation_id}"
+
+
+class EngineBucket(models.Model):
+    """One open window of one event trigger for one `for_each` key: its row is read and
+    written only when an event for that key arrives or the window closes, so a step costs
+    the buckets it touches, not the whole state of every automation it touches."""
+
+    id = models.BigAutoField(primary_key=True)
+    automation = models.ForeignKey(
+        "automations.Automation", on_delete=models.CASCADE, related_name="engine_buckets"
+    )
+    trigger_id = models.UUIDField()
+    # The bucket's key (JSON of its `for_each` label values) may be long (resource ids): rows
+    # are found by a hash of automation, trigger and key, which an index always holds.
+    key_hash = models.CharField(max_length=64, unique=True)
+    key = models.TextField()
+    data = models.JSONField()  # the evaluator's bucket: start, end, count, labels, ...
+    # When the window closes without an event (its end; later for a window of 0): the
+    # engine's timer reads the soonest of these.
+    expires = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires"], name="engine_bucket_expires")]
+
+    def __str__(self) -> str:
+        return f"bucket {self.key} of {self.automation_id}"
 
 
 class Firing(models.Model):
@@ -87,3 +106,28 @@ class HeldEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} waits for {self.leader_id}"
+
+
+class MetricState(models.Model):
+    """One metric trigger's hold (`automations.engine.metrics.Hold`): whether it is
+    Triggered, since when its condition has held (or failed), its last value and evaluation;
+    stored after every evaluation, so a restarted engine carries on."""
+
+    automation = models.OneToOneField(
+        "automations.Automation",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="metric_state",
+    )
+    # The state belongs to one version of the trigger: a changed trigger starts afresh.
+    trigger_hash = models.CharField(max_length=64)
+    state = models.JSONField(default=dict)
+    # When the metric is evaluated next (every metrics.INTERVAL): the engine's metric timer.
+    next_due = models.DateTimeField()
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["next_due"], name="metric_state_due")]
+
+    def __str__(self) -> str:
+        return f"metric state of {self.automation_id}"

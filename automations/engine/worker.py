@@ -15,14 +15,21 @@ LOCKED` (each engine takes different ones), and an automation's state row is loc
 engines never evaluate one automation at once. On SQLite one engine runs (its writes are
 serialized by the database anyway).
 
-The timer: each state row keeps `next_due`, the earliest end of its open windows. A step also
-closes every window due by the engine's clock: the wall clock minus the engine's lag (the age
-of the oldest batch still waiting), so a busy engine does not fire a Proactive trigger whose
-expected event is already stored but not yet evaluated.
+State: each open window (one bucket of one event trigger for one `for_each` key) is its own
+`EngineBucket` row, found by a hash of automation, trigger and key; a step loads only the
+buckets its events fall in (`AutomationEvaluator.bucket_keys`) and writes back only those that
+changed, so its cost follows the events, not the size of the automations' state. The rest of
+an automation's state (child firings of composites) is small and stays on its state row.
+
+The timer: each bucket row keeps `expires`, when its window closes. A step also closes every
+window due by the engine's clock: the wall clock minus the engine's lag (the age of the oldest
+batch still waiting), so a busy engine does not fire a Proactive trigger whose expected event
+is already stored but not yet evaluated.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -35,8 +42,10 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 
+from automations.actions.enqueue import enqueue_actions
 from automations.engine import evaluator as ev
-from automations.engine.models import AutomationState, Firing, HeldEvent
+from automations.engine import metric_engine
+from automations.engine.models import AutomationState, EngineBucket, Firing, HeldEvent
 from automations.models import Automation
 from eventsui.events import schemas as event_schemas
 from eventsui.events import serialization
@@ -47,7 +56,9 @@ logger = logging.getLogger(__name__)
 
 BATCHES_PER_STEP = 20  # at most this many ingest batches per transaction...
 EVENTS_PER_STEP = 5000  # ...and about this many events
-DUE_PER_STEP = 200  # state rows whose windows close, per step
+DUE_PER_STEP = 200  # automations whose windows close, per step...
+DUE_BUCKETS_PER_STEP = 5000  # ...and at most this many of their buckets
+HASHES_PER_QUERY = 2000  # bucket rows looked up per query
 IDLE_SLEEP_SECONDS = 0.1
 # Windows close this long after their end: an ingest transaction still open (its batch not
 # visible yet, so not counted in the lag) may hold the event that satisfies one.
@@ -56,6 +67,75 @@ CLOSE_GRACE = timedelta(seconds=1)
 
 def trigger_hash(trigger: dict) -> str:
     return hashlib.sha256(json.dumps(trigger, sort_keys=True).encode()).hexdigest()
+
+
+def bucket_hash(automation_id: UUID, trigger_id: str, key: str) -> str:
+    return hashlib.sha256(f"{automation_id}|{trigger_id}|{key}".encode()).hexdigest()
+
+
+class BucketStore:
+    """The bucket rows of one step: loaded by key before evaluating, written back after
+    (inserted, updated where changed, deleted where the evaluator dropped them)."""
+
+    def __init__(self, stats: dict[str, int]) -> None:
+        self.loaded: dict[UUID, dict[str, EngineBucket]] = {}
+        self.stats = stats
+
+    def load(self, wanted: dict[UUID, set[tuple[str, str]]]) -> None:
+        hashes = sorted({bucket_hash(a, t, k) for a, keys in wanted.items() for t, k in keys})
+        for start in range(0, len(hashes), HASHES_PER_QUERY):
+            chunk = hashes[start : start + HASHES_PER_QUERY]
+            self.add(EngineBucket.objects.filter(key_hash__in=chunk))
+
+    def add(self, rows) -> None:
+        for row in rows:
+            self.loaded.setdefault(row.automation_id, {})[row.key_hash] = row
+            self.stats["buckets_read"] += 1
+
+    def buckets(self, automation_id: UUID) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {}
+        for row in self.loaded.get(automation_id, {}).values():
+            # A copy: the evaluator changes its buckets in place, and `save` compares them
+            # with what was read.
+            out.setdefault(str(row.trigger_id), {})[row.key] = copy.deepcopy(row.data)
+        return out
+
+    def save(self, evaluators: dict[UUID, ev.AutomationEvaluator]) -> None:
+        upserts: list[EngineBucket] = []
+        gone: list[int] = []
+        for automation_id, evaluator in evaluators.items():
+            before = self.loaded.get(automation_id, {})
+            present = set()
+            for trigger_id, keys in evaluator.buckets.items():
+                for key, bucket in keys.items():
+                    digest = bucket_hash(automation_id, trigger_id, key)
+                    present.add(digest)
+                    data = evaluator.dump_bucket(bucket)
+                    expires = evaluator.expires(trigger_id, bucket)
+                    old = before.get(digest)
+                    if old is not None and old.data == data and old.expires == expires:
+                        continue
+                    upserts.append(
+                        EngineBucket(
+                            automation_id=automation_id,
+                            trigger_id=trigger_id,
+                            key_hash=digest,
+                            key=key,
+                            data=data,
+                            expires=expires,
+                        )
+                    )
+            gone += [row.id for digest, row in before.items() if digest not in present]
+        self.stats["buckets_written"] += len(upserts) + len(gone)
+        if gone:
+            EngineBucket.objects.filter(id__in=gone).delete()
+        if upserts:
+            EngineBucket.objects.bulk_create(
+                upserts,
+                update_conflicts=True,
+                unique_fields=["key_hash"],
+                update_fields=["data", "expires"],
+            )
 
 
 @dataclass
@@ -164,7 +244,13 @@ class Engine:
         self.now = now
         self.index = AutomationIndex([])
         self._signature: tuple | None = None
-        self.stats = {"events": 0, "firings": 0, "batches": 0}
+        self.stats = {
+            "events": 0,
+            "firings": 0,
+            "batches": 0,
+            "buckets_read": 0,
+            "buckets_written": 0,
+        }
 
     # -- automations ---------------------------------------------------------------------------
 
@@ -208,7 +294,10 @@ class Engine:
         out, loudly, rather than holding up the others)."""
         now = self.now()
         with transaction.atomic():
+            # State rows first (their row locks wait for an engine evaluating them), then
+            # their buckets, so that no step still running writes buckets back afterwards.
             AutomationState.objects.exclude(automation_id__in=[a.id for a in loaded]).delete()
+            EngineBucket.objects.exclude(automation_id__in=[a.id for a in loaded]).delete()
             existing = dict(
                 AutomationState.objects.filter(
                     automation_id__in=[a.id for a in loaded]
@@ -219,6 +308,7 @@ class Engine:
                 return loaded
             rows = []
             failed: set[UUID] = set()
+            armed: dict[UUID, ev.AutomationEvaluator] = {}
             for automation in stale:
                 evaluator = automation.evaluator(None)
                 try:
@@ -227,18 +317,19 @@ class Engine:
                     logger.exception("automation %s cannot be armed", automation.id)
                     failed.add(automation.id)
                     continue
+                armed[automation.id] = evaluator
                 rows.append(
                     AutomationState(
                         automation_id=automation.id,
                         trigger_hash=automation.hash,
-                        state=evaluator.dump_state(),
-                        next_due=evaluator.next_due(),
+                        state=evaluator.dump_core(),
                     )
                 )
-            AutomationState.objects.filter(
-                automation_id__in=[r.automation_id for r in rows]
-            ).delete()
+            ids = [r.automation_id for r in rows]
+            AutomationState.objects.filter(automation_id__in=ids).delete()
+            EngineBucket.objects.filter(automation_id__in=ids).delete()
             AutomationState.objects.bulk_create(rows, ignore_conflicts=True)
+            BucketStore(self.stats).save(armed)
         return [a for a in loaded if a.id not in failed]
 
     # -- one step ------------------------------------------------------------------------------
@@ -251,7 +342,12 @@ class Engine:
             self.refresh(force=True)
             return True
         did = self.process_due() or did
+        did = self.process_metrics() or did
         return did
+
+    def process_metrics(self) -> bool:
+        """Evaluate the metric triggers whose time has come (`metric_engine.process`)."""
+        return metric_engine.process(self)
 
     def lag(self) -> timedelta:
         """How far behind the engine is: the age of the oldest batch still waiting."""
@@ -268,12 +364,7 @@ class Engine:
     def sleep_seconds(self) -> float:
         """How long an idle engine may sleep: until the next window closes, at most
         IDLE_SLEEP_SECONDS (new batches are found by looking)."""
-        due = (
-            AutomationState.objects.exclude(next_due=None)
-            .order_by("next_due")
-            .values_list("next_due", flat=True)
-            .first()
-        )
+        due = EngineBucket.objects.order_by("expires").values_list("expires", flat=True).first()
         if due is None:
             return IDLE_SLEEP_SECONDS
         wait = (due + CLOSE_GRACE - self.now()).total_seconds()
@@ -333,31 +424,55 @@ class Engine:
                 events.sort(key=lambda e: e.occurred)
                 self._evaluate(events + self._released_followers([e.id for e in events]))
         with transaction.atomic():
+            due_ids = list(
+                EngineBucket.objects.filter(
+                    expires__lte=clock, automation_id__in=list(self.index.by_id)
+                )
+                .values_list("automation_id", flat=True)
+                .distinct()[:DUE_PER_STEP]
+            )
+            if not due_ids:
+                return did
             states = list(
                 self._claim(
-                    AutomationState.objects.filter(
-                        next_due__lte=clock, automation_id__in=list(self.index.by_id)
-                    ).order_by("next_due")
-                )[:DUE_PER_STEP]
+                    AutomationState.objects.filter(automation_id__in=due_ids).order_by(
+                        "automation_id"
+                    )
+                )
             )
-            if not states:
-                return did
+            store = BucketStore(self.stats)
+            store.add(
+                EngineBucket.objects.filter(
+                    automation_id__in=[s.automation_id for s in states], expires__lte=clock
+                ).order_by("expires")[:DUE_BUCKETS_PER_STEP]
+            )
             firings: list[tuple[Loaded, ev.Firing]] = []
+            evaluators: dict[UUID, ev.AutomationEvaluator] = {}
+            changed = []
             for state in states:
                 automation = self.index.by_id.get(state.automation_id)
                 if automation is None or state.trigger_hash != automation.hash:
                     continue  # changed meanwhile: the next refresh() deals with it
-                evaluator = automation.evaluator(state.state)
+                evaluator = automation.evaluator(
+                    {**state.state, "buckets": store.buckets(automation.id)}
+                )
                 try:
                     found = ev.advance(evaluator, clock)
                 except Exception:  # one automation never stops the others
                     logger.exception("automation %s: closing its windows failed", automation.id)
-                    state.next_due = None  # it waits for its next event or a re-arm
+                    # Its due buckets go, so they are not retried every step; it waits
+                    # for its next event.
+                    evaluator.buckets = {}
+                    evaluators[automation.id] = evaluator
                     continue
                 firings += [(automation, firing) for firing in found]
-                state.state = evaluator.dump_state()
-                state.next_due = evaluator.next_due()
-            AutomationState.objects.bulk_update(states, ["state", "next_due", "updated"])
+                evaluators[automation.id] = evaluator
+                core = evaluator.dump_core()
+                if core != state.state:
+                    state.state = core
+                    changed.append(state)
+            store.save(evaluators)
+            AutomationState.objects.bulk_update(changed, ["state", "updated"])
             self._store_firings(firings)
         return True
 
@@ -385,20 +500,40 @@ class Engine:
         }
         evaluators: dict[UUID, ev.AutomationEvaluator] = {}
         broken: set[UUID] = set()
+        for automation_id in touched:
+            automation = self.index.by_id[automation_id]
+            state = states.get(automation_id)
+            if state is None or state.trigger_hash != automation.hash:
+                # Another engine armed a newer version (or this one's arming failed):
+                # evaluating without it would lose this event for it.
+                raise StaleIndex(automation_id)
+            evaluators[automation_id] = automation.evaluator(state.state)
+        # The buckets these events fall in, read in a few queries before evaluating.
+        wanted: dict[UUID, set[tuple[str, str]]] = {}
+        for event, ids in plan:
+            for automation_id in ids:
+                if automation_id in broken:
+                    continue
+                try:
+                    keys = evaluators[automation_id].bucket_keys(event)
+                except Exception:  # one automation never stops the others
+                    logger.exception("automation %s: keying %s failed", automation_id, event.id)
+                    broken.add(automation_id)
+                    continue
+                wanted.setdefault(automation_id, set()).update(keys)
+        for automation_id in broken:
+            evaluators.pop(automation_id, None)
+        store = BucketStore(self.stats)
+        store.load(wanted)
+        for automation_id, evaluator in evaluators.items():
+            evaluator.buckets = store.buckets(automation_id)
         firings: list[tuple[Loaded, ev.Firing]] = []
         for event, ids in plan:
             for automation_id in ids:
                 automation = self.index.by_id[automation_id]
-                state = states.get(automation_id)
-                if state is None or state.trigger_hash != automation.hash:
-                    # Another engine armed a newer version (or this one's arming failed):
-                    # evaluating without it would lose this event for it.
-                    raise StaleIndex(automation_id)
                 if automation_id in broken:
                     continue
-                evaluator = evaluators.get(automation_id)
-                if evaluator is None:
-                    evaluator = evaluators[automation_id] = automation.evaluator(state.state)
+                evaluator = evaluators[automation_id]
                 try:
                     found = evaluator.on_event(event)
                 except Exception:  # one automation never stops the others
@@ -410,16 +545,18 @@ class Engine:
         changed = []
         for automation_id, evaluator in evaluators.items():
             state = states[automation_id]
-            state.state = evaluator.dump_state()
-            state.next_due = evaluator.next_due()
-            changed.append(state)
-        AutomationState.objects.bulk_update(changed, ["state", "next_due", "updated"])
+            core = evaluator.dump_core()
+            if core != state.state:
+                state.state = core
+                changed.append(state)
+        store.save(evaluators)
+        AutomationState.objects.bulk_update(changed, ["state", "updated"])
         self._store_firings(firings)
 
     def _store_firings(self, firings: list[tuple[Loaded, ev.Firing]]) -> None:
         if not firings:
             return
-        _complete_events([firing for _, firing in firings])
+        complete_events([firing for _, firing in firings])
         rows, emitted = [], []
         for automation, firing in firings:
             trigger = _find_trigger(automation.trigger, firing.trigger_id) or automation.trigger
@@ -450,6 +587,7 @@ class Engine:
                 f" for {firing.triggering_labels}" if firing.triggering_labels else "",
             )
         Firing.objects.bulk_create(rows)
+        enqueue_actions(rows)  # their actions' jobs, in this transaction (automations/actions)
         event_services.ingest_events(emitted)
         self.stats["firings"] += len(rows)
 
@@ -525,9 +663,10 @@ class Engine:
         return released
 
 
-def _complete_events(firings: list[ev.Firing]) -> None:
+def complete_events(firings: list[ev.Firing]) -> None:
     """Replace the stubs the stored state keeps of last events (`evaluator.is_stub`) by the
-    stored events, for the firings (and their child firings) about to be stored."""
+    stored events, for the firings (and their child firings) about to be stored (or shown by
+    the backtest, which reads events without their payloads)."""
     holders: list[tuple[dict, str]] = []
 
     def collect(owner: dict, key: str) -> None:

@@ -11,6 +11,10 @@ from automations.schemas.rules import Schema, rule
 from automations.schemas.triggers import EventTrigger, Posture, TriggerTypes
 from eventsui.events.schemas import ResourceSpecification
 
+# The bound of the stored column (automations.models.Automation.name is varchar(300)): refused
+# here with a message, on every path (API, builder, import), not by the database.
+NAME_MAX_LENGTH = 300
+
 
 def _name(value: str) -> str:
     if not value.strip():
@@ -41,7 +45,7 @@ _FLOW_RUN_STARTING_EVENTS = {
 class AutomationCore(Schema):
     """When these events do (or don't) happen to these resources, do these actions."""
 
-    name: Annotated[str, AfterValidator(_name)]
+    name: Annotated[str, Field(max_length=NAME_MAX_LENGTH), AfterValidator(_name)]
     description: str = ""
     enabled: bool = True
     trigger: TriggerTypes
@@ -65,9 +69,11 @@ class AutomationCore(Schema):
                 continue
             if action.source == "inferred":
                 raise rule("run_deployment_loop_inferred")
-            if _matches_every_resource_of_kind(
-                trigger.match, "prefect.flow-run"
-            ) and _matches_every_resource_of_kind(trigger.match_related, "prefect.flow-run"):
+            relateds = trigger.match_related
+            relateds = relateds if isinstance(relateds, list) else [relateds]
+            if _matches_every_resource_of_kind(trigger.match, "prefect.flow-run") and any(
+                _matches_every_resource_of_kind(spec, "prefect.flow-run") for spec in relateds
+            ):
                 raise rule("run_deployment_loop_selected")
         return self
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
 RULES: dict[str, str] = {
@@ -39,6 +39,11 @@ RULES: dict[str, str] = {
         "to exclude flow runs from the deployment you've selected."
     ),
     "block_not_found": "No {kind} block with id {block_id} exists.",
+    "nul_character": "Text cannot contain the NUL character (\\u0000).",
+    "threshold_out_of_range": "The threshold must be a whole number from 0 to {limit}.",
+    "triggers_nested_too_deep": (
+        "Composite triggers can be nested at most {limit} levels deep (this one is {depth})."
+    ),
     "name_blank": "Give the automation a name.",
 }
 
@@ -50,7 +55,43 @@ def rule(type_: str, *, field: str | None = None, **ctx: Any) -> PydanticCustomE
     return PydanticCustomError(type_, RULES[type_], ctx)
 
 
+def nul_path(value: Any, path: tuple = ()) -> tuple | None:
+    """Where the first NUL character is in JSON-like data (None if there is none)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                return (*path, key)
+            found = nul_path(item, (*path, key))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = nul_path(item, (*path, index))
+            if found is not None:
+                return found
+    return None
+
+
+def no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise rule("nul_character")
+    return value
+
+
 class Schema(BaseModel):
-    """The base of every automation model: like Prefect's, unknown fields are ignored."""
+    """The base of every automation model: like Prefect's, unknown fields are ignored.
+
+    No text may hold a NUL character (PostgreSQL stores none, in text or jsonb): the model
+    refuses it naming the field, on every path (API, builder, import)."""
 
     model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        path = nul_path(data) if isinstance(data, dict) else None
+        if path is not None:
+            raise rule("nul_character", field=".".join(str(p) for p in path))
+        return data

@@ -34,7 +34,15 @@ def _nested_loop_depth(node: nodes.Node, depth: int = 0) -> int:
 
 def validate_user_template(template: str) -> None:
     """Parse a template in the sandbox; raise TemplateSyntaxError or TemplateSecurityError."""
-    root = _template_environment.parse(template)
+    try:
+        # Jinja parses and walks templates recursively: thousands of nested blocks or
+        # parentheses exhaust Python's stack. Prefect's validator does not guard this.
+        _check_loops(_template_environment.parse(template))
+    except RecursionError:
+        raise TemplateSecurityError("The template is nested too deeply.") from None
+
+
+def _check_loops(root: nodes.Template) -> None:
     loops = list(root.find_all(nodes.For))
     if not loops:
         return

@@ -21,6 +21,11 @@ from eventsui.events.schemas import ResourceSpecification
 # The minimums of Prefect's schema, named once.
 PROACTIVE_MINIMUM_WITHIN = timedelta(seconds=10)
 METRIC_MINIMUM_RANGE = timedelta(seconds=300)
+# Bounds Prefect's schema does not set. A count of events in one window never nears a billion
+# (a negative threshold or 10**21 was saved, and the engine compared counts with it); composite
+# triggers nested deeper than this are a mistake, and 1,000 levels exhausted Python's stack.
+MAX_THRESHOLD = 1_000_000_000
+MAX_TRIGGER_DEPTH = 10
 
 
 class Posture(StrEnum):
@@ -55,6 +60,12 @@ def _unique(values: list[str]) -> list[str]:
 EventNames = Annotated[list[str], AfterValidator(_unique)]
 
 
+def _threshold(value: int) -> int:
+    if not 0 <= value <= MAX_THRESHOLD:
+        raise rule("threshold_out_of_range", limit=MAX_THRESHOLD)
+    return value
+
+
 def _empty_spec() -> ResourceSpecification:
     return ResourceSpecification.model_validate({})
 
@@ -71,10 +82,18 @@ class ResourceTrigger(Trigger):
         default_factory=_empty_spec,
         description="Labels for resources which this trigger will match.",
     )
-    match_related: ResourceSpecification = Field(
+    match_related: ResourceSpecification | list[ResourceSpecification] = Field(
         default_factory=_empty_spec,
-        description="Labels for related resources which this trigger will match.",
+        description=(
+            "Labels for related resources which this trigger will match; a list of "
+            "specifications (Prefect 3 accepts one) means every one must match."
+        ),
     )
+
+    def related_specs(self) -> list[ResourceSpecification]:
+        """match_related as a list: every specification must match some related resource."""
+        related = self.match_related
+        return related if isinstance(related, list) else [related]
 
 
 class EventTrigger(ResourceTrigger):
@@ -85,7 +104,7 @@ class EventTrigger(ResourceTrigger):
     expect: EventNames = Field(default_factory=list)
     for_each: EventNames = Field(default_factory=list)
     posture: Literal["Reactive", "Proactive"] = "Reactive"
-    threshold: int = 1
+    threshold: Annotated[int, AfterValidator(_threshold)] = 1
     within: Duration = timedelta(0)
 
     @field_validator("within", mode="before")
@@ -144,6 +163,28 @@ def _require(value: Any) -> Any:
 class CompositeTrigger(Trigger):
     triggers: list[TriggerTypes]
     within: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def bound_the_nesting(cls, data: Any) -> Any:
+        depth = _composite_depth(data)
+        if depth > MAX_TRIGGER_DEPTH:
+            raise rule("triggers_nested_too_deep", limit=MAX_TRIGGER_DEPTH, depth=depth)
+        return data
+
+
+def _composite_depth(data: Any) -> int:
+    """How many composite levels a trigger's data holds (iterative: the data may be deep)."""
+    deepest = 0
+    todo = [(data, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if not isinstance(node, dict) or not isinstance(node.get("triggers"), list):
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        todo += [(child, depth) for child in node["triggers"]]
+    return deepest
 
 
 class CompoundTrigger(CompositeTrigger):

@@ -109,6 +109,8 @@ def spec_from_rows(rows: list[LabelRow]) -> dict[str, Any]:
 def rows_from_spec(spec: Any) -> list[LabelRow]:
     """Prefect's specification -> rows; a label whose values are all negated is a "not" row."""
     rows = []
+    if isinstance(spec, list) and len(spec) == 1:  # Prefect's list form, of one specification
+        spec = spec[0]
     if isinstance(spec, dict):
         for label, values in spec.items():
             values = [values] if isinstance(values, str) else list(values or [])
@@ -176,8 +178,13 @@ def trigger_from_form(data: MultiValueDict, prefix: str) -> dict[str, Any]:
     if kind == "event":
         for name in EVENT_LISTS:
             trigger[name] = _values(data, f"{prefix}.{name}")
-        for name in ("posture", "threshold", "within"):
+        for name in ("posture", "within"):
             _put(trigger, name, data.get(f"{prefix}.{name}"))
+        threshold = data.get(f"{prefix}.threshold")
+        if threshold is not None:
+            # A cleared threshold is an error beside the field, not the schema's default of 1
+            # (which would silently replace a template's 3).
+            trigger["threshold"] = threshold.strip()
     elif kind == "metric":
         metric: dict[str, Any] = {}
         for name in METRIC_FIELDS:

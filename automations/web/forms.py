@@ -62,7 +62,7 @@ class WebhookBlockForm(forms.ModelForm):
 class NotificationBlockForm(forms.ModelForm):
     class Meta:
         model = NotificationBlock
-        fields = ["name", "channel", "target"]
+        fields = ["name", "url"]
 
 
 BLOCK_FORMS = {"webhook": WebhookBlockForm, "notification": NotificationBlockForm}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, get_args
 
 from django.utils.datastructures import MultiValueDict
@@ -97,6 +98,14 @@ def _by_position(data: MultiValueDict, prefix: str) -> list[tuple[MultiValueDict
     return out
 
 
+def _is_zero_duration(text: str) -> bool:
+    """A Proactive `within` of 0 is saved as Prefect's minimum: the form says so beside it."""
+    try:
+        return schemas.parse_duration(text) == timedelta(0) if text.strip() else True
+    except Exception:  # the schema's error is shown beside the field on saving
+        return False
+
+
 def trigger_node(
     data: MultiValueDict, prefix: str, errors: dict[str, list[str]], depth: int = 0
 ) -> TriggerNode:
@@ -108,6 +117,7 @@ def trigger_node(
         val[f"metric_{name}"] = data.get(f"{prefix}.metric.{name}", "")
     for name, empty in _EMPTY_TRIGGER.get(kind, {}).items():
         val[name] = val[name] or empty
+    val["within_is_zero"] = _is_zero_duration(val["within"])
     children = []
     if kind in ("compound", "sequence"):
         children = [

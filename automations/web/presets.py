@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+# What a template does when it fires: a notification (Prefect's `send-notification`), whose
+# block is the first notification block stored, or left to choose beside the field.
+NOTIFY_BODY = "{{ event.event }} on {{ event.resource.id }} at {{ event.occurred }}"
 
 PRESETS: dict[str, dict[str, Any]] = {
     "flow-run-state": {
@@ -109,24 +114,75 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def notify_action(subject: str) -> dict[str, Any]:
+    """A notification through the first notification block (chosen beside the field if none)."""
+    from automations.models import NotificationBlock
+
+    block = NotificationBlock.objects.order_by("name", "id").values_list("id", flat=True).first()
+    action: dict[str, Any] = {"type": "send-notification", "subject": subject, "body": NOTIFY_BODY}
+    if block is not None:
+        action["block_document_id"] = str(block)
+    return action
+
+
 def preset(key: str) -> dict[str, Any]:
-    base = PRESETS.get(key, PRESETS["custom"])["automation"]
-    return {"enabled": True, "actions": [], **base}
+    base = copy.deepcopy(PRESETS.get(key, PRESETS["custom"])["automation"])
+    actions = [notify_action(base["name"])] if key in PRESETS and key != "custom" else []
+    return {"enabled": True, "actions": actions, **base}
 
 
-def from_event(event) -> dict[str, Any]:
-    """A trigger that matches this stored event: its name, on its resource."""
+# Resources that exist once and are gone (a run): an automation on one of them can never fire
+# again, so "automate this event" proposes the general case.
+_ONE_OFF_KINDS = ("prefect.flow-run.", "prefect.task-run.")
+# The related resource that says which runs are meant, most specific first.
+_SCOPE_ROLES = ("deployment", "flow")
+
+
+def _resource_kind(resource_id: str) -> str:
+    """`prefect.flow-run.<uuid>` -> `prefect.flow-run`."""
+    return resource_id.rsplit(".", 1)[0] if resource_id.count(".") >= 2 else resource_id
+
+
+def is_one_off(event) -> bool:
+    return event.resource_id.startswith(_ONE_OFF_KINDS)
+
+
+def from_event(event, *, specific: bool = False) -> dict[str, Any]:
+    """A trigger for events like this one.
+
+    A run's event: the general case, runs of its deployment (or flow) entering this state, one
+    bucket per run (Prefect's `for_each` on the resource id); `specific=True` matches only this
+    run. Any other resource (a worker, a work pool) lives on, so matching it is the case.
+    """
     name = event.resource.get("prefect.resource.name") or event.resource_id
+    trigger: dict[str, Any] = {
+        "type": "event",
+        "posture": "Reactive",
+        "threshold": 1,
+        "within": 0,
+        "expect": [event.event],
+        "match": {"prefect.resource.id": event.resource_id},
+    }
+    title = f"When {event.event} on {name}"
+    if is_one_off(event) and not specific:
+        kind = _resource_kind(event.resource_id)
+        trigger["match"] = {"prefect.resource.id": f"{kind}.*"}
+        trigger["for_each"] = ["prefect.resource.id"]
+        related = {r.get("prefect.resource.role"): r for r in event.related or []}
+        scope = next((related[role] for role in _SCOPE_ROLES if role in related), None)
+        what = kind.removeprefix("prefect.").replace("-", " ")
+        if scope is not None:
+            trigger["match_related"] = {
+                "prefect.resource.role": scope["prefect.resource.role"],
+                "prefect.resource.id": scope["prefect.resource.id"],
+            }
+            scope_name = scope.get("prefect.resource.name") or scope["prefect.resource.id"]
+            title = f"When a {what} of {scope_name} emits {event.event}"
+        else:
+            title = f"When a {what} emits {event.event}"
     return {
-        "name": f"When {event.event} on {name}",
+        "name": title,
         "enabled": True,
-        "actions": [],
-        "trigger": {
-            "type": "event",
-            "posture": "Reactive",
-            "threshold": 1,
-            "within": 0,
-            "expect": [event.event],
-            "match": {"prefect.resource.id": event.resource_id},
-        },
+        "actions": [notify_action(title)],
+        "trigger": trigger,
     }

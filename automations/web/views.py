@@ -3,6 +3,7 @@ form validates with the schema, the services write."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from uuid import UUID
 
@@ -13,15 +14,17 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from automations import schemas, services
+from automations.actions.history import last_actions_failed
 from automations.engine.evaluator import resolution_rules
 from automations.models import Automation, NotificationBlock, WebhookBlock
 from automations.prefect_json import as_text, automation_json
-from automations.validation import parse_automation
-from automations.web import codec, labels, nodes, presets
+from automations.validation import VALIDATION_CONTEXT, parse_automation
+from automations.web import bounds, codec, explain, labels, nodes, presets
 from automations.web.forms import BLOCK_FORMS, AutomationForm
 from automations.web.suggestions import builder_context
 
@@ -46,13 +49,45 @@ def _blank_action(kind: str, ctx) -> nodes.ActionNode:
     return nodes.action_node(data, "x.0", {}, ctx)
 
 
+_TRIGGER = TypeAdapter(schemas.TriggerTypes)
+_ACTION = TypeAdapter(schemas.ActionTypes)
+
+
+def _prefect_draft(draft: dict) -> dict:
+    """An invalid draft in Prefect's JSON as far as it goes: each part that validates on its
+    own (the trigger, each action) as the schema writes it (numbers, seconds), the rest as
+    typed, so the JSON tab never shows `"threshold": "3"` for a form that says 3."""
+    out = dict(draft)
+    try:
+        out["trigger"] = _TRIGGER.validate_python(draft.get("trigger")).model_dump(mode="json")
+    except ValidationError:
+        pass
+    for name in codec.ACTION_LISTS:
+        actions = []
+        for action in draft.get(name) or []:
+            try:
+                actions.append(
+                    _ACTION.validate_python(action, context=VALIDATION_CONTEXT).model_dump(
+                        mode="json"
+                    )
+                )
+            except ValidationError:
+                actions.append(action)
+        out[name] = actions
+    return out
+
+
 def _json_tab(data: MultiValueDict) -> str:
-    """The JSON tab: Prefect's JSON of what the form holds, or the draft while it is invalid."""
+    """The JSON tab: Prefect's JSON of what the form holds (as far as it is valid)."""
     draft = codec.from_form_data(data)
     try:
         return as_text(automation_json(parse_automation(draft)))
     except ValidationError:
-        return as_text(draft)
+        return as_text(_prefect_draft(draft))
+
+
+def _has_actions(data: MultiValueDict) -> bool:
+    return any(codec.child_indices(data, name) for name in codec.ACTION_LISTS)
 
 
 def _builder(
@@ -62,6 +97,7 @@ def _builder(
     automation: Automation | None = None,
     form: AutomationForm | None = None,
     status: int = 200,
+    extra: dict | None = None,
 ) -> HttpResponse:
     ctx = builder_context()
     json_text = form.json_text if form is not None else None
@@ -110,21 +146,62 @@ def _builder(
         "resolution_rules": resolution_rules(),
         "operators": [(m.value, m.value) for m in schemas.MetricTriggerOperator],
         "metric_names": [(m.value, m.value.capitalize()) for m in schemas.PrefectMetric],
+        "bounds": bounds.builder_bounds(),
         **ctx,
+        **(extra or {}),
     }
     return render(request, "automations/builder.html", context, status=status)
 
 
 def _save(request: HttpRequest, automation: Automation | None) -> HttpResponse:
-    use_json = "save_json" in request.POST
-    form = AutomationForm(
-        request.POST, json_text=request.POST.get("json", "") if use_json else None
-    )
+    if "load_json" in request.POST:
+        return _load_json(request, automation)
+    confirmed = request.POST.get("confirm_no_actions", "")
+    use_json = "save_json" in request.POST or confirmed == "save_json"
+    json_text = request.POST.get("json", "") if use_json else None
+    form = AutomationForm(request.POST, json_text=json_text)
     if form.is_valid():
+        if not form.automation.all_actions() and not confirmed:
+            # Saved as it is, it would fire and do nothing: ask first (Prefect allows it).
+            # From the JSON tab, the form shows what the JSON says (one state).
+            data = (
+                codec.to_form_data(automation_json(form.automation)) if use_json else request.POST
+            )
+            return _builder(
+                request,
+                data,
+                automation=automation,
+                extra={"confirm_no_actions": "save_json" if use_json else "save"},
+            )
         saved = services.save_automation(form.automation, instance=automation)
         messages.success(request, f"Saved “{saved.name}”.")
         return redirect("automations:detail", pk=saved.pk)
     return _builder(request, request.POST, automation=automation, form=form, status=422)
+
+
+def _load_json(request: HttpRequest, automation: Automation | None) -> HttpResponse:
+    """Back from an edited JSON tab: the form shows what the JSON says (one state)."""
+    text = request.POST.get("json", "")
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        parsed, problem = None, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    else:
+        problem = None if isinstance(parsed, dict) else "an automation is a JSON object"
+    if problem is not None:
+        form = AutomationForm(request.POST, json_text=text)
+        form.schema_errors = [{"field": "", "loc": [], "type": "json_invalid", "msg": problem}]
+        return _builder(request, request.POST, automation=automation, form=form, status=422)
+    return _builder(request, codec.to_form_data(parsed), automation=automation)
+
+
+@login_required
+@require_POST
+def builder_json(request: HttpRequest) -> JsonResponse:
+    """The JSON tab's text for the form as it stands (the builder asks on opening the tab)."""
+    return JsonResponse(
+        {"json": _json_tab(request.POST), "has_actions": _has_actions(request.POST)}
+    )
 
 
 def _action_label(action: schemas.Action) -> str:
@@ -145,12 +222,16 @@ def automation_list(request: HttpRequest) -> HttpResponse:
     if q:
         queryset = queryset.filter(Q(name__icontains=q) | Q(description__icontains=q))
     rows = []
-    for automation in queryset[:500]:
+    automations = list(queryset[:500])
+    failing = last_actions_failed(a.pk for a in automations)  # the "last actions failed" flag
+    for automation in automations:
         core = automation.to_schema()
         rows.append(
             {
                 "automation": automation,
+                "actions_failed": automation.pk in failing,
                 "describe": schemas.describe_trigger(core.trigger),
+                "explain": explain.explain(core.trigger),
                 "actions": [_action_label(a) for a in core.all_actions()],
             }
         )
@@ -170,10 +251,13 @@ def automation_new(request: HttpRequest) -> HttpResponse:
             event = None
         if event is None:
             raise Http404("No such event")
-        start = presets.from_event(event)
-    else:
-        start = presets.preset(request.GET.get("template", "custom"))
-    return _builder(request, codec.to_form_data(start))
+        specific = request.GET.get("scope") == "this"
+        start = presets.from_event(event, specific=specific)
+        scope = {"event": event, "specific": specific, "one_off": presets.is_one_off(event)}
+        return _builder(request, codec.to_form_data(start), extra={"event_scope": scope})
+    return _builder(
+        request, codec.to_form_data(presets.preset(request.GET.get("template", "custom")))
+    )
 
 
 @login_required
@@ -195,6 +279,7 @@ def automation_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             "automation": automation,
             "core": core,
             "describe": schemas.describe_trigger(core.trigger),
+            "explain": explain.explain(core.trigger),
             "action_lists": [
                 (title, [_action_label(a) for a in getattr(core, name)])
                 for name, title, _ in ACTION_LIST_TITLES
@@ -211,7 +296,12 @@ def automation_toggle(request: HttpRequest, pk: UUID) -> HttpResponse:
     services.set_enabled(automation, request.POST.get("enabled") == "true")
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"enabled": automation.enabled})
-    return redirect(request.POST.get("next") or "automations:list")
+    next_url = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = ""  # only this site's own pages: never an open redirect
+    return redirect(next_url or "automations:list")
 
 
 @login_required
@@ -241,13 +331,19 @@ def _download(data, filename: str) -> HttpResponse:
 @login_required
 def automation_export(request: HttpRequest, pk: UUID) -> HttpResponse:
     automation = get_object_or_404(Automation, pk=pk)
-    return _download(automation_json(automation), f"automation-{automation.pk}.json")
+    return _download(_exported(automation), f"automation-{automation.pk}.json")
 
 
 @login_required
 def automation_export_all(request: HttpRequest) -> HttpResponse:
     automations = Automation.objects.order_by("name", "id")
-    return _download([automation_json(a) for a in automations], "automations.json")
+    return _download([_exported(a) for a in automations], "automations.json")
+
+
+def _exported(automation: Automation) -> dict:
+    """Prefect's JSON with the automation's `id` (as `prefect automation inspect` gives it):
+    importing the file again updates these automations instead of adding copies."""
+    return {"id": str(automation.pk), **automation_json(automation)}
 
 
 @login_required
@@ -261,7 +357,15 @@ def automation_import(request: HttpRequest) -> HttpResponse:
         except services.ImportFailed as exc:
             errors = exc.errors
         else:
-            messages.success(request, f"Imported {len(imported)} automation(s).")
+            parts = []
+            if imported.created:
+                parts.append(f"created {len(imported.created)}")
+            if imported.updated:
+                parts.append(
+                    f"updated {len(imported.updated)} already here (same id; "
+                    "nothing was duplicated)"
+                )
+            messages.success(request, f"Imported: {', '.join(parts) or 'nothing'}.")
             return redirect("automations:list")
     return render(
         request,

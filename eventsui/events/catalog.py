@@ -130,9 +130,20 @@ TASK_RUN_NOTES = [
     "Task state transitions are managed locally by the task engine, not proposed to the "
     "server like flow run states. The task engine emits these events and delivers them via "
     "the events system.",
-    "Unlike flow run events, task run state events do not include the parent flow run, flow, "
-    "or deployment as related resources. Task run context (including the parent flow run ID) "
-    "is available in the event payload under task_run.",
+    "The task engine itself relates only the task run's tags; Prefect's events worker then "
+    "adds the run context it was emitted in (EventsWorker.attach_related_resources_from_context"
+    " in Prefect's source): inside a flow run, the flow run, its flow, its deployment, work "
+    "queue and work pool, and their tags. A task run outside any flow run has only its tags. "
+    "The payload's task_run object carries the parent flow run id too.",
+]
+# Related resources of a task-run event (the run context the events worker adds, when there).
+TASK_RUN_RELATED = [
+    Related("tag", "prefect.tag.{tag}", "One entry per tag on the task run (and its flow run)"),
+    Related("flow-run", "prefect.flow-run.{uuid}", "When the task runs inside a flow run"),
+    Related("flow", "prefect.flow.{uuid}", "When the task runs inside a flow run"),
+    Related("deployment", "prefect.deployment.{uuid}", "When that flow run came from a deployment"),
+    Related("work-queue", "prefect.work-queue.{uuid}", "When the deployment has a work queue"),
+    Related("work-pool", "prefect.work-pool.{uuid}", "When the deployment has a work pool"),
 ]
 
 
@@ -222,7 +233,7 @@ ENTRIES: list[Entry] = [
                 f"({state_type}): {_lower_first(TASK_RUN_STATE_MEANINGS[state])}."
             ),
             labels=TASK_RUN_LABELS,
-            related=[Related("tag", "prefect.tag.{tag}", "One entry per tag on the task run")],
+            related=TASK_RUN_RELATED,
             payload=TASK_RUN_PAYLOAD,
             notes=TASK_RUN_NOTES,
             state_type=state_type.value,

@@ -17,23 +17,52 @@ import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value, Window
+from django.db.models.expressions import Col, RawSQL
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.lookups import Exact, IsNull, Regex, StartsWith
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from django.db.models.functions import RowNumber
+from django.db.models.lookups import Exact, In, IsNull, Regex, StartsWith
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from eventsui.events import schemas
+from eventsui.events import matching, schemas
 from eventsui.events.matching import PatternKind, parse_pattern
 from eventsui.events.models import Event, EventResource
 from eventsui.events.schemas import ResourceSpecification, UtcDatetime
 
+# The work a filter may ask for (schemas.ResourceSpecification bounds its labels and globs):
+# each value of a list is a predicate, each related or any-resource filter a semi-join. 1,000
+# related filters ran for minutes in PostgreSQL. Prefect sets no such bounds.
+MAX_FILTER_VALUES = 500  # values of one list (ids, names, prefixes, roles)
+MAX_RESOURCE_FILTERS = 10  # `related` or `any_resource` filters in one EventFilter
+
 
 class _Filter(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_lists(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                limit = MAX_RESOURCE_FILTERS if key in _RESOURCE_FILTER_LISTS else MAX_FILTER_VALUES
+                if isinstance(value, list) and len(value) > limit:
+                    raise PydanticCustomError(
+                        "too_many_values",
+                        "{key}: at most {limit} values ({count} given)",
+                        {"key": key, "limit": limit, "count": len(value)},
+                    )
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -45,6 +74,9 @@ class _Filter(BaseModel):
         return data
 
 
+_RESOURCE_FILTER_LISTS = {"related", "any_resource"}
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -53,6 +85,10 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_nul(v) for v in value)
     return False
+
+
+# The validation context of the Prefect API's bodies (see EventOccurredFilter.until).
+API_CONTEXT = "prefect_api"
 
 
 def _default_since() -> datetime:
@@ -68,6 +104,18 @@ class EventOccurredFilter(_Filter):
         default_factory=schemas.now_utc,
         description="Only events at or before this time (null: no upper bound)",
     )
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _until_given(cls, value: Any, info: ValidationInfo) -> Any:
+        # Prefect's API refuses `until: null` (omit it for "now"); the feed's own filters
+        # (built in Python, not through the API) use None for "no upper bound".
+        if value is None and (info.context or {}).get(API_CONTEXT):
+            raise PydanticCustomError(
+                "null_not_allowed",
+                "occurred.until cannot be null: give a date and time, or omit it for now",
+            )
+        return value
 
     def includes(self, event: schemas.Event) -> bool:
         if event.occurred < self.since:
@@ -88,7 +136,9 @@ class EventNameFilter(_Filter):
     exclude_name: list[str] | None = Field(default=None, description="Not named any of these")
 
     def includes(self, event: schemas.Event) -> bool:
-        name = event.event
+        return self.includes_name(event.event)
+
+    def includes_name(self, name: str) -> bool:
         if self.prefix and not any(name.startswith(p) for p in self.prefix):
             return False
         if self.exclude_prefix and any(name.startswith(p) for p in self.exclude_prefix):
@@ -128,7 +178,26 @@ class _StartsWith(StartsWith):
 
     def as_sqlite(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"substr({lhs}, 1, %s) = %s", (*lhs_params, len(self.rhs), self.rhs)
+        prefix = self.rhs
+        if isinstance(self.lhs, Col) and prefix and ord(prefix[-1]) < 0x10FFFF:
+            # On a column: the range [prefix, prefix with its last character incremented),
+            # which is exactly the values starting with prefix in SQLite's binary (UTF-8
+            # byte) order, and which the column's index serves (substr() no index can).
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            return f"({lhs} >= %s AND {lhs} < %s)", (*lhs_params, *lhs_params, prefix, upper)
+        return f"substr({lhs}, 1, %s) = %s", (*lhs_params, len(prefix), prefix)
+
+
+def _unindexed(field: str) -> Func:
+    """The column as an expression that no index serves (`col || ''`), to keep the planner
+    from choosing that column's index when a better one drives the query."""
+    return Func(
+        F(field),
+        Value(""),
+        template="(%(expressions)s)",
+        arg_joiner=" || ",
+        output_field=TextField(),
+    )
 
 
 def _prefix_q(field: str | KeyTextTransform, prefix: str) -> Q:
@@ -170,7 +239,8 @@ def _labels_q(
         if label == schemas.RESOURCE_ID:
             q &= _any(_glob_q(id_field, v) for v in values)
         elif label == schemas.RESOURCE_ROLE and role_field is not None:
-            q &= _any(_glob_q(role_field, v) for v in values)
+            # Prefect compares a role label with the role column literally: no glob, no `!`.
+            q &= Q(**{f"{role_field}__in": values})
         else:
             key = KeyTextTransform(label, labels_field)
             q &= _any(_glob_q(key, v) for v in values)
@@ -182,23 +252,34 @@ class _ResourceMatch(_Filter):
     `resource` (the primary resource) and `any_resource` (primary or related). Subclasses
     declare the fields `id`, `id_prefix` and `labels`."""
 
-    def matches(self, resource: schemas.Resource) -> bool:
+    # any_resource compares a role label literally (Prefect reads it from the role column);
+    # the primary resource's labels are all globs.
+    _literal_role: ClassVar[bool] = False
+
+    def matches(self, resource: schemas.Resource, role: str | None = None) -> bool:
         rid = resource.id
         if self.id and rid not in self.id:
             return False
         if self.id_prefix and not any(rid.startswith(p) for p in self.id_prefix):
             return False
-        return not (self.labels and not self.labels.matches(resource))
+        if not self.labels:
+            return True
+        if self._literal_role:
+            return _matches_with_literal_role(self.labels, resource, role)
+        return self.labels.matches(resource)
 
-    def resource_q(self, *, id_field: str, labels_field: str) -> Q:
-        """The same check on a row whose resource id is `id_field` and labels `labels_field`."""
+    def resource_q(self, *, id_field: str, labels_field: str, role_field: str | None = None) -> Q:
+        """The same check on a row whose resource id is `id_field` and labels `labels_field`
+        (and role `role_field`, on event_resources rows)."""
         q = Q()
         if self.id:
             q &= Q(**{f"{id_field}__in": self.id})
         if self.id_prefix:
             q &= _any(_prefix_q(id_field, p) for p in self.id_prefix)
         if self.labels:
-            q &= _labels_q(self.labels, id_field=id_field, labels_field=labels_field)
+            q &= _labels_q(
+                self.labels, id_field=id_field, labels_field=labels_field, role_field=role_field
+            )
         return q
 
 
@@ -208,23 +289,38 @@ class EventResourceFilter(_ResourceMatch):
     labels: ResourceSpecification | None = Field(
         default=None, description="Primary resource labels"
     )
-    distinct: bool = Field(default=False, description="Not supported yet: must be false")
-
-    @field_validator("distinct")
-    @classmethod
-    def _distinct_unsupported(cls, value: bool) -> bool:
-        if value:
-            raise PydanticCustomError(
-                "distinct_unsupported",
-                "distinct=true (one event per resource) is not supported yet",
-            )
-        return value
+    distinct: bool = Field(
+        default=False,
+        description=(
+            "One event per primary resource: the first in the filter's order (the latest, "
+            "newest first), as Prefect's `resource.distinct`"
+        ),
+    )
 
     def includes(self, event: schemas.Event) -> bool:
         return self.matches(event.resource)
 
     def q(self) -> Q:
         return self.resource_q(id_field="resource_id", labels_field="resource")
+
+
+def _matches_with_literal_role(
+    spec: ResourceSpecification, resource: schemas.Resource, role: str | None = None
+) -> bool:
+    """`spec.matches(resource)`, except that a `prefect.resource.role` label is compared
+    literally, as Prefect's SQL does for related and any-resource filters (it takes the role
+    out of the labels and compares it with the role column: `work-*` is not a glob there).
+    `role` is the resource's role in the event when it is not its label (the primary
+    resource's is '', as its event_resources row says)."""
+    if schemas.RESOURCE_ROLE not in spec:
+        return spec.matches(resource)
+    for label, expected in spec.items():
+        if label == schemas.RESOURCE_ROLE:
+            if (resource.get(label) if role is None else role) not in expected:
+                return False
+        elif not any(matching.label_matches(e, resource.get(label)) for e in expected):
+            return False
+    return True
 
 
 class EventRelatedFilter(_Filter):
@@ -250,7 +346,7 @@ class EventRelatedFilter(_Filter):
             return False
         if self.resources_in_roles and (rid, role) not in self.resources_in_roles:
             return False
-        return not (self.labels and not self.labels.matches(related))
+        return not (self.labels and not _matches_with_literal_role(self.labels, related))
 
     def includes(self, event: schemas.Event) -> bool:
         if self.is_empty():
@@ -260,19 +356,39 @@ class EventRelatedFilter(_Filter):
     def can_drive(self) -> bool:
         """Can this filter's resource rows drive a query in time order (an index walk on
         event_resources instead of a semi-join per event)? Label predicates cannot: a negated
-        one must look at the row as a whole."""
-        return bool(self.id or self.role or self.resources_in_roles) and not self.labels
+        one must look at the row as a whole. Only one id or one role: the walk of one index
+        key is in time order; several keys would have to be sorted whole."""
+        if self.labels:
+            return False
+        ids = {*(self.id or []), *(i for i, _ in self.resources_in_roles or [])}
+        roles = {*(self.role or []), *(r for _, r in self.resources_in_roles or [])}
+        if self.resources_in_roles and len(self.resources_in_roles) > 1:
+            return False
+        return (len(ids) == 1 and len(roles) <= 1) or (not ids and len(roles) == 1)
+
+    def drives_by_id(self) -> bool:
+        return bool(self.id or self.resources_in_roles)
 
     def rows_q(self, occurred: EventOccurredFilter, prefix: str = "") -> Q:
-        """The conditions on one related resource row (field names behind `prefix`)."""
+        """The conditions on one related resource row (field names behind `prefix`).
+
+        With an id, the role is compared through an expression no index serves
+        (`_unindexed`): the walk is then by `(resource_id, occurred, event_id)`, which stops
+        after the page, and the planner cannot pick the role's index instead (a scan of every
+        row of the role over the range and a sort: the plan it chose on a store without
+        statistics)."""
         rows = Q(**{f"{prefix}position__gt": 0}) & occurred.q(prefix)
+        by_id = self.drives_by_id()
         if self.id:
             rows &= Q(**{f"{prefix}resource_id__in": self.id})
         if self.role:
-            rows &= Q(**{f"{prefix}role__in": self.role})
+            if by_id:
+                rows &= Q(In(_unindexed(f"{prefix}role"), self.role))
+            else:
+                rows &= Q(**{f"{prefix}role__in": self.role})
         if self.resources_in_roles:
             rows &= _any(
-                Q(**{f"{prefix}resource_id": i, f"{prefix}role": r})
+                Q(**{f"{prefix}resource_id": i}) & Q(Exact(_unindexed(f"{prefix}role"), r))
                 for i, r in self.resources_in_roles
             )
         if self.labels:
@@ -292,6 +408,8 @@ class EventRelatedFilter(_Filter):
 
 
 class EventAnyResourceFilter(_ResourceMatch):
+    _literal_role: ClassVar[bool] = True
+
     id: list[str] | None = Field(default=None, description="Resource ids, primary or related")
     id_prefix: list[str] | None = Field(default=None, description="Resource id prefixes")
     labels: ResourceSpecification | None = Field(default=None, description="Resource labels")
@@ -302,14 +420,28 @@ class EventAnyResourceFilter(_ResourceMatch):
     def includes(self, event: schemas.Event) -> bool:
         if self.is_empty():
             return True
-        return any(self.matches(r) for r in event.involved_resources)
+        # The primary resource's role is '' (its row's role in SQL, where Prefect reads it).
+        return self.matches(event.resource, role="") or any(self.matches(r) for r in event.related)
+
+    def can_drive(self) -> bool:
+        """One exact id (primary or related) walks its rows in time order."""
+        return bool(self.id) and len(set(self.id)) == 1 and not self.id_prefix and not self.labels
+
+    def drives_by_id(self) -> bool:
+        return True
+
+    def rows_q(self, occurred: EventOccurredFilter, prefix: str = "") -> Q:
+        """The conditions on one resource row of any position (field names behind `prefix`)."""
+        return occurred.q(prefix) & Q(**{f"{prefix}resource_id__in": self.id})
 
     def q(self, occurred: EventOccurredFilter) -> Q:
         if self.is_empty():
             return Q()
-        # A role label is read from the labels JSON here, not the role column: a primary
-        # resource's row has role '' there, where in memory it has no role label (or its own).
-        rows = occurred.q() & self.resource_q(id_field="resource_id", labels_field="labels")
+        # A role label is compared with the role column literally, as Prefect does (a primary
+        # resource's row has role '' there).
+        rows = occurred.q() & self.resource_q(
+            id_field="resource_id", labels_field="labels", role_field="role"
+        )
         return Q(Exists(EventResource.objects.filter(rows, event_id=OuterRef("pk"))))
 
 
@@ -324,18 +456,60 @@ class EventIDFilter(_Filter):
 
 
 def parse_text_query(query: str) -> tuple[list[str], list[str], list[str]]:
-    """Split a search query into (any-of, none-of, all-of) terms, as Prefect does:
-    plain terms (any), `-term`/`!term` (exclude), `+term` (required), "quoted phrases"."""
+    """Split a search query into (any-of, none-of, all-of) terms, exactly as Prefect's
+    `prefect.server.utilities.text_search_parser.parse_text_search_query` does:
+
+    - terms are separated by whitespace and end at a quote (`a"b c"` is the term `a` and
+      the phrase `b c`);
+    - `-term` / `!term` exclude, `+term` is required; a sign followed by a space (or at the
+      end) is dropped, it is not a term of its own;
+    - `"quoted phrases"` (an unclosed quote runs to the end) with `\\"` and `\\\\` escapes;
+      a blank phrase is dropped.
+    """
     include: list[str] = []
     exclude: list[str] = []
     required: list[str] = []
-    for match in re.finditer(r'([-!+]?)(?:"((?:\\.|[^"\\])*)"?|(\S+))', query):
-        sign, phrase, word = match.group(1), match.group(2), match.group(3)
-        term = (phrase if phrase is not None else word or "").replace('\\"', '"')
-        if not term:
+    lists = {"-": exclude, "!": exclude, "+": required, None: include}
+    i, n = 0, len(query)
+    while i < n:
+        if query[i].isspace():
+            i += 1
             continue
-        {"-": exclude, "!": exclude, "+": required}.get(sign, include).append(term)
+        sign = None
+        if query[i] in "-!+":
+            if i + 1 < n and not query[i + 1].isspace():
+                sign = query[i]
+                i += 1
+            else:  # a sign on its own is ignored
+                i += 1
+                continue
+        if query[i] == '"':
+            i += 1
+            start = i
+            while i < n:
+                if query[i] == "\\" and i + 1 < n:
+                    i += 2
+                elif query[i] == '"':
+                    break
+                else:
+                    i += 1
+            phrase = _unescape_phrase(query[start:i])
+            if i < n:
+                i += 1  # the closing quote
+            if phrase.strip():
+                lists[sign].append(phrase)
+            continue
+        start = i
+        while i < n and not query[i].isspace() and query[i] != '"':
+            i += 1
+        if i > start:
+            lists[sign].append(query[start:i])
     return include, exclude, required
+
+
+def _unescape_phrase(phrase: str) -> str:
+    """`\\"` is a quote and `\\\\` a backslash; any other backslash stays (Prefect's rule)."""
+    return re.sub(r'\\(["\\])', r"\1", phrase)
 
 
 @lru_cache(maxsize=1024)
@@ -427,10 +601,14 @@ class EventFilter(_Filter):
             return False
         return not (self.text and not self.text.includes(event))
 
-    def _driver(self) -> EventRelatedFilter | None:
-        return next((f for f in self._related() if f.can_drive()), None)
+    def _driver(self) -> EventRelatedFilter | EventAnyResourceFilter | None:
+        """The resource filter whose rows drive the query: one with an id first (a few rows
+        per page), then one on a role alone."""
+        candidates = [f for f in (*self._related(), *self._any_resource()) if f.can_drive()]
+        by_id = [f for f in candidates if f.drives_by_id()]
+        return (by_id or candidates or [None])[0]
 
-    def q(self, *, skip: EventRelatedFilter | None = None) -> Q:
+    def q(self, *, skip: EventRelatedFilter | EventAnyResourceFilter | None = None) -> Q:
         q = self.occurred.q() & self.id.q()
         if self.event:
             q &= self.event.q()
@@ -440,7 +618,8 @@ class EventFilter(_Filter):
             if related is not skip:
                 q &= related.q(self.occurred)
         for any_resource in self._any_resource():
-            q &= any_resource.q(self.occurred)
+            if any_resource is not skip:
+                q &= any_resource.q(self.occurred)
         if self.text:
             q &= self.text.q()
         return q
@@ -455,13 +634,17 @@ class EventFilter(_Filter):
         """The matching events in this filter's order (newest first, or oldest with ASC),
         after the keyset position `after` = (occurred, id) when given.
 
-        With a related filter on a role or a resource id, the query walks that filter's
-        rows in event_resources in time order (an index scan that stops at the page size)
-        and joins the events, instead of checking every recent event for such a row. An
-        event listing the same resource twice in a matching role then comes back twice, in
-        adjacent rows: readers that page (queries.page_events) skip the repeat.
+        With a related filter on a role or a resource id (or an any-resource filter on an
+        id), the query walks that filter's rows in event_resources in time order (an index
+        scan that stops at the page size) and joins the events, instead of checking every
+        recent event for such a row. The order is the resource row's own (occurred,
+        event_id), the walked index's key, so no sort is needed. An event listing the same
+        resource twice in a matching role then comes back twice, in adjacent rows: readers
+        that page (queries.page_events) skip the repeat.
         """
         queryset = Event.objects.all() if queryset is None else queryset
+        if self.resource and self.resource.distinct:
+            return self._apply_distinct(queryset, after)
         driver = self._driver()
         queryset = queryset.filter(self.q(skip=driver))
         if driver is None:
@@ -474,11 +657,46 @@ class EventFilter(_Filter):
             if after is not None:
                 rows &= self._after_q(time_field, after)
             queryset = queryset.filter(rows)  # one filter() call: one join, one row
+        if driver is None:
+            id_order = F("id")
+        else:
+            # The resource row's own event_id, the walked index's last key. Named as a column
+            # of the join: Django reads `resources__event_id` as events.id (the same value),
+            # which no index on event_resources has, and PostgreSQL would sort every row.
+            id_order = RawSQL(f'"{EventResource._meta.db_table}"."event_id"', [])
         if self.order == EventOrder.ASC:
-            return queryset.order_by(time_field, "id")
-        return queryset.order_by(f"-{time_field}", "-id")
+            return queryset.order_by(time_field, id_order.asc())
+        return queryset.order_by(f"-{time_field}", id_order.desc())
+
+    def distinct_ids(self) -> QuerySet[Event]:
+        """`resource.distinct`: the id of each primary resource's first matching event in
+        this filter's order (its latest, newest first), as Prefect's `read_events` (a
+        row_number() window per resource_id)."""
+        newest_first = self.order == EventOrder.DESC
+        order = [F("occurred").desc(), F("id").desc()] if newest_first else ["occurred", "id"]
+        return (
+            Event.objects.filter(self.q())
+            .annotate(rank=Window(RowNumber(), partition_by=[F("resource_id")], order_by=order))
+            .filter(rank=1)
+            .values("id")
+        )
+
+    def _apply_distinct(
+        self, queryset: QuerySet[Event], after: tuple[datetime, UUID] | None
+    ) -> QuerySet[Event]:
+        # The window is computed over every matching event first; the keyset applies to its
+        # answer (applied inside, it would pick each resource's first event after the cursor).
+        queryset = queryset.filter(id__in=self.distinct_ids())
+        if after is not None:
+            queryset = queryset.filter(self._after_q("occurred", after))
+        if self.order == EventOrder.ASC:
+            return queryset.order_by("occurred", "id")
+        return queryset.order_by("-occurred", "-id")
 
     def _after_q(self, time_field: str, after: tuple[datetime, UUID]) -> Q:
         occurred, id = after
         op = "gt" if self.order == EventOrder.ASC else "lt"
-        return Q(**{f"{time_field}__{op}": occurred}) | Q(**{time_field: occurred, f"id__{op}": id})
+        id_field = "id" if time_field == "occurred" else "resources__event_id"
+        return Q(**{f"{time_field}__{op}": occurred}) | Q(
+            **{time_field: occurred, f"{id_field}__{op}": id}
+        )

@@ -33,16 +33,18 @@ class Event(models.Model):
             # The feed: newest first (keyset on occurred, id), time-range filters, count-by.
             models.Index(fields=["-occurred", "-id"], name="events_occurred_id"),
             # Event name exact match and prefix (`prefect.task-run.*`), newest first.
+            # The id ends each key: one name's (or resource's) walk is then in the page's
+            # exact (occurred, id) order, with no sort.
             models.Index(
-                fields=["event", "occurred"],
+                fields=["event", "occurred", "id"],
                 name="events_event_occurred",
-                opclasses=["text_pattern_ops", "timestamptz_ops"],
+                opclasses=["text_pattern_ops", "timestamptz_ops", "uuid_ops"],
             ),
             # Primary resource id exact match and id prefix, newest first.
             models.Index(
-                fields=["resource_id", "occurred"],
+                fields=["resource_id", "occurred", "id"],
                 name="events_resource_occurred",
-                opclasses=["text_pattern_ops", "timestamptz_ops"],
+                opclasses=["text_pattern_ops", "timestamptz_ops", "uuid_ops"],
             ),
             # The event page: "events that follow this one". Most events follow nothing.
             models.Index(
@@ -98,17 +100,79 @@ class EventResource(models.Model):
         indexes = [
             # Resources by id (any role, related role + id, any_resource id and id prefix),
             # walked newest first: the query planner checks the role on the rows it reads.
+            # The event id ends the key so that the walk is in the page's exact order
+            # (occurred, event id): no sort, whatever the planner knows about the table.
             models.Index(
-                fields=["resource_id", "occurred"],
+                fields=["resource_id", "occurred", "event"],
                 name="event_resources_id",
-                opclasses=["text_pattern_ops", "timestamptz_ops"],
+                opclasses=["text_pattern_ops", "timestamptz_ops", "uuid_ops"],
             ),
             # Related resources by role alone ("every event with a work-pool"), newest first.
-            models.Index(fields=["role", "occurred"], name="event_resources_role"),
+            models.Index(fields=["role", "occurred", "event"], name="event_resources_role"),
         ]
 
     def __str__(self) -> str:
         return f"{self.role or 'primary'}: {self.resource_id}"
+
+
+class EventCount(models.Model):
+    """How many events of one name occurred in one minute (span 60) or one hour (span 3600).
+
+    Kept by `services.ingest_events` in the transaction that stores the events (and by the
+    retention command when it deletes them), so exact totals and the count-by histograms of
+    the common filters (a time range, event names and prefixes) add up a few hundred rows
+    instead of counting millions (see `queries.total`). `first` and `last` are the earliest and
+    latest `occurred` counted, for count-by event's start and end times.
+    """
+
+    span = models.IntegerField()  # seconds: 60 or 3600
+    bucket = models.DateTimeField()  # the start of the minute or hour
+    event = models.TextField()
+    count = models.BigIntegerField()
+    first = models.DateTimeField()
+    last = models.DateTimeField()
+
+    class Meta:
+        db_table = "event_counts"
+        constraints = [
+            models.UniqueConstraint(fields=["span", "bucket", "event"], name="event_counts_key"),
+        ]
+        indexes = [
+            # One name or prefix over a range (the unique key serves the whole range).
+            models.Index(
+                fields=["span", "event", "bucket"],
+                name="event_counts_event",
+                opclasses=["int4_ops", "text_pattern_ops", "timestamptz_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} x{self.count} @ {self.bucket:%Y-%m-%d %H:%M}/{self.span}s"
+
+
+class EventResourceCount(models.Model):
+    """How many events had a related resource in `role` (with this id; '' for any id) in one
+    minute or hour: the totals and histograms of the feed's `related=role` and
+    `related=role:id` filters, kept like `EventCount`. An event listing several resources of
+    one role counts once."""
+
+    span = models.IntegerField()
+    bucket = models.DateTimeField()
+    role = models.TextField()
+    resource_id = models.TextField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "event_resource_counts"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "role", "resource_id", "bucket"],
+                name="event_resource_counts_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}:{self.resource_id} x{self.count} @ {self.bucket:%Y-%m-%d %H:%M}"
 
 
 class EventBatch(models.Model):

@@ -46,6 +46,15 @@ __all__ = [
 ]
 
 MAX_EVENT_NAME_LENGTH = 1024
+# Text that PostgreSQL keeps in a btree index (the event name, a resource id, a related role):
+# an index row holds at most 2,704 bytes, value, timestamp and headers together, so a longer
+# value is refused when stored ("index row size exceeds btree maximum 2704"). The schema bounds
+# those values in UTF-8 bytes below that: an event name alone in a key, a resource id and a role
+# together in one (event_resource_counts). Prefect bounds none of them (its event name is 1,024
+# characters, up to 4 KB of UTF-8); it moved its related-resource indexes to md5 hashes for the
+# same error (PrefectHQ/prefect#17728, #17731) but still indexes `resource_id` as it is.
+MAX_EVENT_NAME_BYTES = 2048
+MAX_RESOURCE_KEY_BYTES = 1024  # prefect.resource.id and prefect.resource.role, each
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 RESOURCE_ID = "prefect.resource.id"
@@ -141,6 +150,16 @@ def check_resource_labels(labels: Mapping[str, str]) -> None:
         raise PydanticCustomError(
             "resource_id_empty", "The prefect.resource.id label must be non-empty"
         )
+    check_indexed_text(f"The {RESOURCE_ID} label", labels[RESOURCE_ID], MAX_RESOURCE_KEY_BYTES)
+
+
+def check_indexed_text(what: str, value: str, limit: int) -> None:
+    if len(value) * 4 > limit and len(value.encode()) > limit:  # (no encoding if it cannot be)
+        raise PydanticCustomError(
+            "text_too_long_to_index",
+            "{what} is {size} bytes (UTF-8); it can be at most {limit} bytes",
+            {"what": what, "size": len(value.encode()), "limit": limit},
+        )
 
 
 def check_related_labels(labels: Mapping[str, str]) -> None:
@@ -155,6 +174,7 @@ def check_related_labels(labels: Mapping[str, str]) -> None:
         raise PydanticCustomError(
             "resource_role_empty", "The prefect.resource.role label must be non-empty"
         )
+    check_indexed_text(f"The {RESOURCE_ROLE} label", labels[RESOURCE_ROLE], MAX_RESOURCE_KEY_BYTES)
 
 
 class Resource(Labelled):
@@ -268,6 +288,12 @@ class Event(BaseModel):
         description="The ID of an event that is known to have occurred prior to this one",
     )
 
+    @field_validator("event")
+    @classmethod
+    def enforce_indexable_name(cls, value: str) -> str:
+        check_indexed_text("The event name", value, MAX_EVENT_NAME_BYTES)
+        return value
+
     @field_validator("related")
     @classmethod
     def enforce_maximum_related_resources(
@@ -362,11 +388,44 @@ class ReceivedEvent(Event):
 # -- resource specifications ------------------------------------------------------------------
 
 
+# The work one specification may ask for (a filter's labels, a trigger's match): every label
+# and value is a predicate on every candidate row, and a glob's `*`s are pieces matched in
+# order. 1,000 stars in one value or thousands of values kept PostgreSQL busy for minutes.
+# Prefect sets no such bounds; these are far above what its UI or client sends.
+MAX_SPEC_LABELS = 50
+MAX_SPEC_VALUES = 100  # per label
+MAX_GLOB_WILDCARDS = 10  # `*` and `?` in one value
+
+
 class ResourceSpecification(RootModel[dict[str, str | list[str]]]):
     """Labels a resource must have: each label's value must match one of the expected values.
 
     An empty specification matches every resource; an empty list of values matches nothing.
     """
+
+    @model_validator(mode="after")
+    def bound_the_work(self) -> ResourceSpecification:
+        if len(self.root) > MAX_SPEC_LABELS:
+            raise PydanticCustomError(
+                "too_many_labels",
+                "A resource specification can name at most {limit} labels",
+                {"limit": MAX_SPEC_LABELS},
+            )
+        for label, values in self.items():
+            if len(values) > MAX_SPEC_VALUES:
+                raise PydanticCustomError(
+                    "too_many_values",
+                    "{label}: at most {limit} expected values",
+                    {"label": label, "limit": MAX_SPEC_VALUES},
+                )
+            for value in values:
+                if value.count("*") + value.count("?") > MAX_GLOB_WILDCARDS:
+                    raise PydanticCustomError(
+                        "glob_too_complex",
+                        "{label}: a pattern can hold at most {limit} wildcards (* or ?)",
+                        {"label": label, "limit": MAX_GLOB_WILDCARDS},
+                    )
+        return self
 
     def matches_every_resource(self) -> bool:
         return len(self.root) == 0
@@ -398,6 +457,17 @@ class ResourceSpecification(RootModel[dict[str, str | list[str]]]):
 
 
 EventList = TypeAdapter(list[Event])
+
+
+class PostedEvent(Event):
+    """An event in the body of `POST /api/events`: Prefect's API requires its `id` there
+    (the server's `Event` has no default id; a client that sends none gets 422, not an id
+    it never knew)."""
+
+    id: UUID = Field(description="The client-provided identifier of this event")
+
+
+PostedEventList = TypeAdapter(list[PostedEvent])
 
 
 def parse_frames(frames: Sequence[str]) -> tuple[list[Event], list[tuple[int, ValidationError]]]:

@@ -8,19 +8,24 @@ consumers call it; they hold no storage logic of their own.
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 
 from eventsui.events import schemas, serialization
 from eventsui.events.live import publish as live
-from eventsui.events.models import Event, EventBatch, EventResource
+from eventsui.events.models import (
+    Event,
+    EventBatch,
+    EventCount,
+    EventResource,
+    EventResourceCount,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +124,57 @@ def ingest_events(
             EventBatch.objects.create(
                 created=stored[0].received, event_ids=[str(row.id) for row in stored]
             )
+            # Last: the count rows are the only ones concurrent batches share, so their row
+            # locks are held from here to the commit only.
+            add_counts(*_counts(stored))
         if publish and payloads:
             transaction.on_commit(lambda: live.publish(payloads))
     return IngestResult(received=len(events), stored=len(stored), payloads=payloads)
+
+
+# SQLSTATE classes of errors about the rows themselves, not the database's availability: data
+# exception (22), integrity constraint violation (23), program limit exceeded (54: "index row
+# size exceeds btree maximum"). Everything else (connection lost, pool timeout, shutdown, out
+# of resources) means the store cannot take any batch right now.
+_REFUSED_ROW_CLASSES = {"22", "23", "54"}
+
+
+def refused_by_rows(exc: BaseException) -> bool:
+    """Whether `exc` from ingest_events means the database refused some row of the batch."""
+    if isinstance(exc, (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError)):
+        return True
+    # COPY goes through psycopg's own cursor: its errors arrive unwrapped.
+    error = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate[:2] in _REFUSED_ROW_CLASSES
+
+
+def ingest_events_dropping_refused(events: Sequence[schemas.Event]) -> IngestResult:
+    """ingest_events for the ingest websocket: an event the database refuses never costs its
+    neighbours.
+
+    The schema holds every bound the store has, so this should never split a batch; should the
+    database still refuse a row, the batch is halved until the refused events stand alone, and
+    those are logged and dropped, as a malformed frame is (Prefect's own websocket drops what it
+    cannot parse). Errors that are not about a row (the store is unreachable) are raised: the
+    caller closes the socket unconfirmed and the client resends.
+    """
+    try:
+        return ingest_events(events, publish=False)
+    except (DatabaseError, psycopg.Error) as exc:
+        if not refused_by_rows(exc):
+            raise
+        if len(events) == 1:
+            logger.warning("dropped event %s: the database refused it: %s", events[0].id, exc)
+            return IngestResult(received=1, stored=0, payloads=[])
+    middle = len(events) // 2
+    first = ingest_events_dropping_refused(events[:middle])
+    second = ingest_events_dropping_refused(events[middle:])
+    return IngestResult(
+        received=first.received + second.received,
+        stored=first.stored + second.stored,
+        payloads=first.payloads + second.payloads,
+    )
 
 
 _INSERT_EVENTS = """
@@ -259,43 +312,52 @@ def _resource_copy_text(rows: list[_Row]) -> str:
     return out.getvalue()
 
 
+_INSERT_EVENTS_PORTABLE = (
+    "INSERT INTO events (id, occurred, received, event, resource_id, resource, related, payload,"
+    " follows) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_INSERT_RESOURCES_PORTABLE = (
+    "INSERT INTO event_resources (event_id, position, occurred, resource_id, role, labels)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
 def _store_portable(rows: list[_Row]) -> list[_Row]:
-    """The ORM path (SQLite): writes are serialized there, so a lookup of existing ids inside
-    the transaction is enough to skip duplicates."""
+    """SQLite: writes are serialized there, so a lookup of existing ids inside the
+    transaction is enough to skip duplicates.
+
+    Rows go in with executemany of the JSON already written once (`_Row`), the values in the
+    form Django's fields store them (`connection.ops`: UUIDs as hex, datetimes as UTC text):
+    building a model instance per row and per resource row for bulk_create was most of the
+    time of an ingest."""
     existing = set(Event.objects.filter(id__in=[r.id for r in rows]).values_list("id", flat=True))
     stored = [r for r in rows if r.id not in existing]
-    Event.objects.bulk_create(
-        [
-            Event(
-                id=r.id,
-                occurred=r.occurred,
-                received=r.received,
-                event=r.event,
-                resource_id=r.resource_id,
-                resource=r.source.resource.root,
-                related=[rel.root for rel in r.source.related],
-                payload=json.loads(r.payload_json),  # NaN stored as null, as on PostgreSQL
-                follows=r.follows,
+    adapt_time = connection.ops.adapt_datetimefield_value
+    events, resources = [], []
+    for r in stored:
+        event_id = r.id.hex
+        occurred = adapt_time(r.occurred)
+        events.append(
+            (
+                event_id,
+                occurred,
+                adapt_time(r.received),
+                r.event,
+                r.resource_id,
+                r.resource_json,
+                r.related_json,
+                r.payload_json,
+                r.follows.hex if r.follows else None,
             )
-            for r in stored
-        ],
-        batch_size=500,
-    )
-    EventResource.objects.bulk_create(
-        [
-            EventResource(
-                event_id=r.id,
-                position=position,
-                occurred=r.occurred,
-                resource_id=resource.id,
-                role=resource.root.get(schemas.RESOURCE_ROLE, "") if position else "",
-                labels=resource.root,
-            )
-            for r in stored
-            for position, resource in enumerate(r.source.involved_resources)
-        ],
-        batch_size=500,
-    )
+        )
+        resources.append((event_id, 0, occurred, r.resource_id, "", r.resource_json))
+        for position, (related, labels) in enumerate(
+            zip(r.source.related, r.related_jsons, strict=True), start=1
+        ):
+            resources.append((event_id, position, occurred, related.id, related.role, labels))
+    with connection.cursor() as cursor:
+        cursor.executemany(_INSERT_EVENTS_PORTABLE, events)
+        cursor.executemany(_INSERT_RESOURCES_PORTABLE, resources)
     return stored
 
 
@@ -312,6 +374,182 @@ def delete_events_before(cutoff: datetime, *, batch_size: int = 5000) -> int:
         )
         if not ids:
             return 0
+        _take_away_counts(ids)
         EventResource.objects.filter(event_id__in=ids).delete()
         Event.objects.filter(id__in=ids).delete()
     return len(ids)
+
+
+# -- per-minute and per-hour counts (models.EventCount, models.EventResourceCount) -----------
+
+COUNT_SPANS = (60, 3600)
+
+# (span, bucket, event) -> [count, first, last]
+_EventCounts = dict[tuple[int, datetime, str], list]
+# (span, bucket, role, resource id or '') -> count
+_ResourceCounts = dict[tuple[int, datetime, str, str], int]
+
+
+def count_bucket(occurred: datetime, span: int) -> datetime:
+    """The start of the minute (span 60) or hour (3600) holding `occurred` (UTC)."""
+    if span == 60:
+        return occurred.replace(second=0, microsecond=0)
+    return occurred.replace(minute=0, second=0, microsecond=0)
+
+
+def _counts(rows: Sequence[_Row]) -> tuple[_EventCounts, _ResourceCounts]:
+    """The counts of these rows per minute, then rolled up per hour from the minutes (a
+    batch's events fall in a few minutes: far fewer entries than events)."""
+    events: _EventCounts = {}
+    resources: _ResourceCounts = {}
+    for row in rows:
+        occurred = row.occurred
+        minute = occurred.replace(second=0, microsecond=0)
+        key = (60, minute, row.event)
+        entry = events.get(key)
+        if entry is None:
+            events[key] = [1, occurred, occurred]
+        else:
+            entry[0] += 1
+            if occurred < entry[1]:
+                entry[1] = occurred
+            elif occurred > entry[2]:
+                entry[2] = occurred
+        pairs = {(r.role, r.id) for r in row.source.related}
+        for role in {role for role, _ in pairs}:
+            pairs.add((role, ""))
+        for role, resource_id in pairs:
+            key = (60, minute, role, resource_id)
+            resources[key] = resources.get(key, 0) + 1
+    for (_, minute, name), (n, first, last) in list(events.items()):
+        key = (3600, minute.replace(minute=0), name)
+        entry = events.get(key)
+        if entry is None:
+            events[key] = [n, first, last]
+        else:
+            entry[0] += n
+            entry[1] = min(entry[1], first)
+            entry[2] = max(entry[2], last)
+    for (_, minute, role, resource_id), n in list(resources.items()):
+        key = (3600, minute.replace(minute=0), role, resource_id)
+        resources[key] = resources.get(key, 0) + n
+    return events, resources
+
+
+_UPSERT_EVENT_COUNTS_PG = """
+INSERT INTO event_counts (span, bucket, event, count, first, last)
+SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::text[], %s::bigint[],
+                     %s::timestamptz[], %s::timestamptz[])
+ON CONFLICT (span, bucket, event) DO UPDATE SET
+    count = event_counts.count + EXCLUDED.count,
+    first = LEAST(event_counts.first, EXCLUDED.first),
+    last = GREATEST(event_counts.last, EXCLUDED.last)
+"""
+_UPSERT_RESOURCE_COUNTS_PG = """
+INSERT INTO event_resource_counts (span, bucket, role, resource_id, count)
+SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::text[], %s::text[], %s::bigint[])
+ON CONFLICT (span, role, resource_id, bucket) DO UPDATE SET
+    count = event_resource_counts.count + EXCLUDED.count
+"""
+_UPSERT_EVENT_COUNTS_SQLITE = """
+INSERT INTO event_counts (span, bucket, event, count, first, last) VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (span, bucket, event) DO UPDATE SET
+    count = count + excluded.count, first = min(first, excluded.first),
+    last = max(last, excluded.last)
+"""
+_UPSERT_RESOURCE_COUNTS_SQLITE = """
+INSERT INTO event_resource_counts (span, bucket, role, resource_id, count)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (span, role, resource_id, bucket) DO UPDATE SET count = count + excluded.count
+"""
+
+
+def add_counts(events: _EventCounts, resources: _ResourceCounts) -> None:
+    """Add (or, with negative counts, take away) counts, in the current transaction.
+
+    Keys are written in sorted order, so concurrent batches touching the same minutes wait
+    for each other instead of deadlocking. On PostgreSQL one statement per table (unnest
+    of arrays, as `_INSERT_EVENTS`)."""
+    event_keys = sorted(events)
+    resource_keys = sorted(resources)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if event_keys:
+                cursor.execute(
+                    _UPSERT_EVENT_COUNTS_PG,
+                    [
+                        [k[0] for k in event_keys],
+                        [k[1] for k in event_keys],
+                        [k[2] for k in event_keys],
+                        [events[k][0] for k in event_keys],
+                        [events[k][1] for k in event_keys],
+                        [events[k][2] for k in event_keys],
+                    ],
+                )
+            if resource_keys:
+                cursor.execute(
+                    _UPSERT_RESOURCE_COUNTS_PG,
+                    [
+                        [k[0] for k in resource_keys],
+                        [k[1] for k in resource_keys],
+                        [k[2] for k in resource_keys],
+                        [k[3] for k in resource_keys],
+                        [resources[k] for k in resource_keys],
+                    ],
+                )
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        cursor.executemany(
+            _UPSERT_EVENT_COUNTS_SQLITE,
+            [
+                (k[0], adapt(k[1]), k[2], v[0], adapt(v[1]), adapt(v[2]))
+                for k, v in ((k, events[k]) for k in event_keys)
+            ],
+        )
+        cursor.executemany(
+            _UPSERT_RESOURCE_COUNTS_SQLITE,
+            [(k[0], adapt(k[1]), k[2], k[3], resources[k]) for k in resource_keys],
+        )
+
+
+def _take_away_counts(ids: list[UUID]) -> None:
+    """Before deleting these events: subtract them from the counts, drop the rows that reach
+    zero and move `first` of the rows left past the deleted events."""
+    events: _EventCounts = {}
+    for occurred, name in Event.objects.filter(id__in=ids).values_list("occurred", "event"):
+        for span in COUNT_SPANS:
+            entry = events.setdefault((span, count_bucket(occurred, span), name), [0, None, None])
+            entry[0] -= 1
+            entry[1] = occurred if entry[1] is None else min(entry[1], occurred)
+            entry[2] = occurred if entry[2] is None else max(entry[2], occurred)
+    pairs: dict[UUID, tuple[datetime, set]] = {}
+    for event_id, occurred, role, resource_id in EventResource.objects.filter(
+        event_id__in=ids, position__gt=0
+    ).values_list("event_id", "occurred", "role", "resource_id"):
+        pairs.setdefault(event_id, (occurred, set()))[1].update({(role, resource_id), (role, "")})
+    resources: _ResourceCounts = {}
+    for occurred, keys in pairs.values():
+        for span in COUNT_SPANS:
+            bucket = count_bucket(occurred, span)
+            for role, resource_id in keys:
+                key = (span, bucket, role, resource_id)
+                resources[key] = resources.get(key, 0) - 1
+    add_counts(events, resources)
+    EventCount.objects.filter(count__lte=0).delete()
+    EventResourceCount.objects.filter(count__lte=0).delete()
+    deleted = set(ids)
+    for (span, bucket, name), (_, _, last_deleted) in events.items():
+        row = EventCount.objects.filter(span=span, bucket=bucket, event=name).first()
+        if row is None or row.first > last_deleted:
+            continue
+        remaining = (
+            Event.objects.filter(
+                event=name, occurred__gte=bucket, occurred__lt=bucket + timedelta(seconds=span)
+            )
+            .exclude(id__in=deleted)
+            .order_by("occurred")
+            .values_list("occurred", flat=True)
+            .first()
+        )
+        if remaining is not None:
+            EventCount.objects.filter(pk=row.pk).update(first=remaining)

@@ -14,7 +14,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from eventsui.lib import query_time, unavailable
 from eventsui.lib.errors import error_list
+from eventsui.lib.query_time import QueryTimeout
 
 
 class Unprocessable(Exception):
@@ -47,4 +49,16 @@ def exception_handler(exc, context):
         exc = InvalidInput(list_errors(exc))
     if isinstance(exc, Unprocessable):
         return Response(exc.body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, QueryTimeout):
+        return Response(
+            {"detail": str(exc)},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(query_time.RETRY_AFTER_SECONDS)},
+        )
+    if unavailable.is_unavailable(exc):
+        return Response(
+            {"detail": unavailable.DETAIL},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(unavailable.RETRY_AFTER_SECONDS)},
+        )
     return drf_exception_handler(exc, context)

@@ -65,11 +65,6 @@
       const child = fromTemplate("tpl-trigger-" + kind);
       node.querySelector(":scope > [data-children]").appendChild(child);
       renumber();
-    } else if (target.hasAttribute("data-add-action")) {
-      const kind = target.parentElement.querySelector("[data-add-kind]").value;
-      const list = document.querySelector('[data-action-list="' + target.dataset.addAction + '"]');
-      list.appendChild(fromTemplate("tpl-action-" + kind));
-      renumber();
     } else if (target.hasAttribute("data-remove-node")) {
       target.closest("[data-node]").remove();
       renumber();
@@ -84,8 +79,24 @@
     }
   });
 
+  // Choosing an action adds it at once: a choice left in a select would save nothing.
+  function addAction(select) {
+    const kind = select.value;
+    if (!kind) return;
+    const list = document.querySelector('[data-action-list="' + select.dataset.addAction + '"]');
+    const row = fromTemplate("tpl-action-" + kind);
+    list.appendChild(row);
+    select.value = "";
+    const confirmBox = document.getElementById("confirm-no-actions");
+    if (confirmBox) confirmBox.hidden = true;  // it has an action now
+    renumber();
+    const first = row.querySelector("select, input:not([type=hidden]), textarea");
+    if (first) first.focus();
+  }
+
   form.addEventListener("change", function (event) {
     const select = event.target;
+    if (select.hasAttribute("data-add-action")) { addAction(select); return; }
     if (!select.classList.contains("trigger-type")) return;
     const node = select.closest('[data-node="trigger"]');
     const replacement = fromTemplate("tpl-trigger-" + select.value);
@@ -95,9 +106,56 @@
   });
 
   form.addEventListener("submit", renumber);
+  document.querySelectorAll("[data-dismiss-confirm]").forEach(function (a) {
+    a.addEventListener("click", function () {
+      const box = document.getElementById("confirm-no-actions");
+      if (box) box.hidden = true;
+      switchTo("form");
+    });
+  });
 
-  // Tabs: Form / JSON.
+  // Tabs: Form / JSON, one state. Opening the JSON tab asks the server for Prefect's JSON of
+  // the form as it stands; going back to the form after editing the JSON re-renders the form
+  // from that JSON (a POST with load_json), so neither tab shows stale values.
+  const jsonBox = form.querySelector('textarea[name="json"]');
+  const jsonSave = form.querySelector('button[name="save_json"]');
+  let jsonEdited = false;
+  let current = null;
+  if (jsonBox) jsonBox.addEventListener("input", function () { jsonEdited = true; });
+
+  function refreshJson() {
+    renumber();
+    const body = new FormData(form);
+    body.delete("json");
+    if (jsonSave) jsonSave.disabled = true;
+    jsonBox.setAttribute("aria-busy", "true");
+    return fetch(form.dataset.jsonUrl, { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) { jsonBox.value = data.json; jsonEdited = false; })
+      .catch(function () { /* the server's text of the last render stays */ })
+      .finally(function () {
+        jsonBox.removeAttribute("aria-busy");
+        if (jsonSave) jsonSave.disabled = false;
+      });
+  }
+
+  function switchTo(name) {
+    if (name === current) return;
+    if (name === "json" && current === "form" && jsonBox && form.dataset.jsonUrl) {
+      refreshJson();
+    } else if (name === "form" && current === "json" && jsonEdited) {
+      const marker = document.createElement("input");
+      marker.type = "hidden"; marker.name = "load_json"; marker.value = "1";
+      form.appendChild(marker);
+      renumber();
+      form.submit();
+      return;
+    }
+    showTab(name);
+  }
+
   function showTab(name) {
+    current = name;
     document.querySelectorAll("[data-tab-panel]").forEach(function (p) { p.hidden = p.dataset.tabPanel !== name; });
     document.querySelectorAll("[data-tab-button]").forEach(function (b) {
       b.classList.toggle("active", b.dataset.tabButton === name);
@@ -105,7 +163,7 @@
     });
   }
   document.querySelectorAll("[data-tab-button]").forEach(function (b) {
-    b.addEventListener("click", function () { showTab(b.dataset.tabButton); });
+    b.addEventListener("click", function () { switchTo(b.dataset.tabButton); });
   });
   showTab(form.dataset.initialTab || "form");
   renumber();

@@ -1,5 +1,5 @@
 // The automation page's engine panel: reloaded every few seconds while the page is visible,
-// so new firings appear without a reload. The server renders the panel (one template).
+// so new firings and their actions' status appear without a reload. The server renders the panel (one template).
 (function () {
   const panel = document.getElementById("engine-panel");
   if (!panel) return;
@@ -14,7 +14,14 @@
       const html = await response.text();
       if (html !== last) {
         last = html;
+        // Keep open what the person opened (an action's request and response).
+        const open = new Set(
+          Array.from(panel.querySelectorAll("details[data-key][open]"), (d) => d.dataset.key)
+        );
         panel.innerHTML = html;
+        panel.querySelectorAll("details[data-key]").forEach((d) => {
+          if (open.has(d.dataset.key)) d.open = true;
+        });
       }
     } catch (error) {
       // The server may be restarting: try again on the next tick.

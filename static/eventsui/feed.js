@@ -36,7 +36,15 @@
   function fetchJSON(target) {
     return fetch(target, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
+        if (!response.ok) {
+          // The server's own message when it sends one (a query stopped at its time bound).
+          return response.json().then(
+            function (body) {
+              throw new Error((body && body.errors && body.errors.join(" ")) || "HTTP " + response.status);
+            },
+            function () { throw new Error("HTTP " + response.status); }
+          );
+        }
         return response.json();
       });
   }
@@ -348,13 +356,18 @@
     return node;
   }
 
-  function shortTime(iso, span) {
+  // Axis labels as precise as the bucket size needs (seconds below a minute, the date once
+  // the range passes a day), so that labels after zooming in never all read the same.
+  function shortTime(iso, span, bucketMs) {
     var d = new Date(iso);
     var pad = function (n) { return String(n).padStart(2, "0"); };
     var hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+    if (bucketMs < 60 * 1000 || span <= 3 * 60 * 1000) hm += ":" + pad(d.getUTCSeconds());
     if (span <= 36 * 3600 * 1000) return hm;
     return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + (span <= 8 * 86400 * 1000 ? " " + hm : "");
   }
+
+  function plural(n, word) { return n.toLocaleString() + " " + word + (n === 1 ? "" : "s"); }
 
   function drawHistogram(data) {
     var buckets = data.buckets;
@@ -367,8 +380,16 @@
     writeCaption();
     var width = 1000, height = 90, gap = buckets.length > 80 ? 1 : 2;
     var max = Math.max.apply(null, buckets.map(function (b) { return b.count; }).concat([1]));
+    var wrap = el("div", "histogram-plot");
+    // The y-axis: the tallest bar's count and half of it, beside the bars.
+    var yaxis = el("div", "y-axis");
+    [max, max >= 4 ? Math.round(max / 2) : null, 0].forEach(function (v) {
+      yaxis.appendChild(el("span", null, v === null ? "" : v.toLocaleString()));
+    });
+    yaxis.setAttribute("aria-hidden", "true");
+    wrap.appendChild(yaxis);
     var root = svg("svg", { viewBox: "0 0 " + width + " " + (height + 18), preserveAspectRatio: "none", class: "bars", role: "img" });
-    root.setAttribute("aria-label", "Event counts over time");
+    root.setAttribute("aria-label", "Event counts over time, up to " + plural(max, "event") + " a bar");
     var bw = width / Math.max(buckets.length, 1);
     var selection = svg("rect", { class: "selection", x: 0, y: 0, width: 0, height: height });
     var bars = buckets.map(function (b, i) {
@@ -376,7 +397,7 @@
       var rect = svg("rect", { x: i * bw + gap / 2, y: height - h, width: Math.max(bw - gap, 0.5), height: h, class: "bar" });
       var hit = svg("rect", { x: i * bw, y: 0, width: bw, height: height, class: "hit" });
       var tip = svg("title");
-      tip.textContent = b.count.toLocaleString() + " events · " + b.start.replace("T", " ").slice(0, 19) + " UTC";
+      tip.textContent = plural(b.count, "event") + " · " + b.start.replace("T", " ").slice(0, 19) + " to " + b.end.replace("T", " ").slice(11, 19) + " UTC";
       hit.appendChild(tip);
       hit.dataset.index = i;
       root.appendChild(rect);
@@ -385,20 +406,26 @@
     });
     root.appendChild(selection);
     var span = Date.parse(data.until) - Date.parse(data.since);
-    [0, Math.floor(buckets.length / 2), buckets.length - 1].forEach(function (i, n) {
-      if (!buckets[i]) return;
-      var label = svg("text", { x: n === 0 ? 2 : n === 1 ? width / 2 : width - 2, y: height + 14, class: "axis", "text-anchor": n === 0 ? "start" : n === 1 ? "middle" : "end" });
-      label.textContent = shortTime(buckets[i].start, span);
+    var bucketMs = buckets.length ? Date.parse(buckets[0].end) - Date.parse(buckets[0].start) : span;
+    var ticks = [0, Math.floor(buckets.length / 4), Math.floor(buckets.length / 2), Math.floor(3 * buckets.length / 4), buckets.length - 1];
+    ticks.forEach(function (i, n) {
+      if (!buckets[i] || (n > 0 && i === ticks[n - 1])) return;
+      var anchor = n === 0 ? "start" : n === ticks.length - 1 ? "end" : "middle";
+      var x = n === 0 ? 2 : n === ticks.length - 1 ? width - 2 : i * bw + bw / 2;
+      var label = svg("text", { x: x, y: height + 14, class: "axis", "text-anchor": anchor });
+      label.textContent = shortTime(n === ticks.length - 1 ? buckets[i].end : buckets[i].start, span, bucketMs);
       root.appendChild(label);
     });
-    histogramBody.appendChild(root);
+    wrap.appendChild(root);
+    histogramBody.appendChild(wrap);
     histogram = {
       buckets: buckets, bars: bars, max: max, height: height,
       count: function () { total++; writeCaption(); }
     };
 
-    // Drag (or click) across bars to narrow the time range.
-    var start = null;
+    // Drag across bars to narrow the time range; a click (less than 6 px of movement) does
+    // nothing, so that the range never changes by accident.
+    var start = null, startX = 0;
     function indexOf(event) {
       var box = root.getBoundingClientRect();
       var i = Math.floor(((event.clientX - box.left) / box.width) * buckets.length);
@@ -411,15 +438,19 @@
     }
     root.addEventListener("mousedown", function (event) {
       start = indexOf(event);
-      paint(start, start);
+      startX = event.clientX;
       event.preventDefault();
     });
-    root.addEventListener("mousemove", function (event) { if (start !== null) paint(start, indexOf(event)); });
+    root.addEventListener("mousemove", function (event) {
+      if (start !== null && Math.abs(event.clientX - startX) >= 6) paint(start, indexOf(event));
+    });
     window.addEventListener("mouseup", function (event) {
       if (start === null) return;
       var end = indexOf(event);
       var lo = Math.min(start, end), hi = Math.max(start, end);
+      var dragged = Math.abs(event.clientX - startX) >= 6;
       start = null;
+      if (!dragged) { selection.setAttribute("width", 0); return; }
       var params = new URLSearchParams(query);
       params.delete("range");
       params.set("since", buckets[lo].start.slice(0, 19));
@@ -447,10 +478,11 @@
   if (histogramBody) {
     fetchJSON(url(config.histogram_url, {}))
       .then(drawHistogram)
-      .catch(function () {
+      .catch(function (error) {
         histogramBody.textContent = "";
         caption.textContent = "";
-        var msg = el("div", "histogram-error", "Could not load event counts. ");
+        var said = error && error.message && error.message.indexOf("HTTP ") !== 0 ? error.message + " " : "";
+        var msg = el("div", "histogram-error", "Could not load event counts. " + said);
         var retry = el("a", null, "Reload the page");
         retry.href = location.href;
         msg.appendChild(retry);

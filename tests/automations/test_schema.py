@@ -31,7 +31,7 @@ UNKNOWN_ID = "44444444-4444-4444-8444-444444444444"
 def blocks(db):
     WebhookBlock.objects.create(id=UUID(WEBHOOK_ID), name="ops hook", url="https://example.com/h")
     NotificationBlock.objects.create(
-        id=UUID(NOTIFY_ID), name="oncall", channel="email", target="oncall@example.com"
+        id=UUID(NOTIFY_ID), name="oncall", url="mailto://smtp.example.com?to=oncall@example.com"
     )
 
 
@@ -416,6 +416,15 @@ CASES = [
         "",
         "run_deployment_loop_selected",
         schemas.RULES["run_deployment_loop_selected"],
+    ),
+    (
+        # The stored column holds 300 characters; beyond, a message (PostgreSQL answered 500).
+        "name-longer-than-the-column",
+        automation(name="n" * 300),
+        automation(name="n" * 301),
+        "name",
+        "string_too_long",
+        "Enter at most 300 characters.",
     ),
 ]
 

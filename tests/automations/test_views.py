@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def client_in(client, viewer):
-    client.login(username=viewer.username, password=PASSWORD)
+    client.force_login(viewer)
     return client
 
 
@@ -82,7 +82,9 @@ def test_saving_through_the_form_and_listing_it(client_in, blocks):  # noqa: F81
     assert saved.trigger["triggers"][1]["within"] == 60.0
     page = client_in.get("/automations/?q=escaped").content.decode()
     assert "&lt;b&gt;Escaped&lt;/b&gt;" in page and "<b>Escaped</b>" not in page
-    assert "Proactive: expecting 1 prefect.flow-run.Failed event within 1m" in page
+    assert "Proactive: expecting 1 prefect.flow-run.Failed event within 1m" in page  # Prefect's
+    assert "When all of these fire:" in page  # and in plain words
+    assert "When prefect.flow-run.Failed does not happen within 1 minute." in page
     assert "Call a webhook" in page
     assert "No automation matches" in client_in.get("/automations/?q=zzz").content.decode()
 
@@ -104,6 +106,82 @@ def test_invalid_form_rerenders_with_message_beside_nested_field_and_keeps_input
     assert "must be greater than or equal to 10 seconds" in html
     assert 'value="Keep me"' in html
     assert not Automation.objects.exists()
+
+
+def test_trigger_descriptions_say_every_field_in_plain_words():
+    from automations.web.explain import explain
+
+    core = parse_automation(
+        automation(
+            compound(
+                event(threshold=3, within="1h", expect=["prefect.task-run.Failed"]),
+                event(
+                    posture="Proactive",
+                    within="10m",
+                    after=["prefect.flow-run.Running"],
+                    expect=["prefect.flow-run.*"],
+                    match={"prefect.resource.id": "prefect.flow-run.*"},
+                    for_each=["prefect.resource.id"],
+                ),
+                within="1h",
+            )
+        )
+    )
+    words = explain(core.trigger)
+    assert words["text"] == "When all of these fire within 1 hour:"
+    first, second = (child["text"] for child in words["children"])
+    assert first == "When prefect.task-run.Failed happens 3 times within 1 hour."
+    assert second == (
+        "When prefect.flow-run.* does not happen within 10 minutes, once "
+        "prefect.flow-run.Running has been seen, on a resource whose prefect.resource.id is "
+        "prefect.flow-run.*; counted separately for each prefect.resource.id."
+    )
+
+
+def test_saving_without_actions_asks_first(client_in):
+    body = {k: v for k, v in _form_body(automation(actions=[])).items()}
+    response = client_in.post("/automations/new/", {**body, "save": "1"})
+    assert response.status_code == 200
+    assert "This automation has no actions." in response.content.decode()
+    assert not Automation.objects.exists()
+    response = client_in.post("/automations/new/", {**body, "confirm_no_actions": "save"})
+    assert response.status_code == 302
+    assert Automation.objects.get().actions == []
+
+
+def test_templates_bring_a_notification(client_in):
+    from automations.web import presets
+
+    for key in presets.PRESETS:
+        actions = presets.preset(key)["actions"]
+        assert [a["type"] for a in actions] == ([] if key == "custom" else ["send-notification"])
+    html = client_in.get("/automations/new/?template=flow-run-state").content.decode()
+    assert 'name="actions.0.type" value="send-notification"' in html
+
+
+def test_json_tab_text_follows_the_form_and_load_json_fills_the_form(client_in):
+    body = _form_body(automation(event(within="10m", threshold=3)))
+    body["name"] = ["Edited in the form"]
+    answer = client_in.post("/automations/builder-json/", body).json()
+    shown = json.loads(answer["json"])
+    assert shown["name"] == "Edited in the form"
+    assert shown["trigger"]["threshold"] == 3 and shown["trigger"]["within"] == 600.0
+    # Invalid as a whole (no name), the trigger is still Prefect's JSON, not the form's text.
+    body["name"] = [""]
+    shown = json.loads(client_in.post("/automations/builder-json/", body).json()["json"])
+    assert shown["trigger"]["threshold"] == 3 and shown["trigger"]["within"] == 600.0
+    # Back from an edited JSON tab: the form shows the JSON's values.
+    edited = dict(json.loads(answer["json"]), name="Edited in JSON")
+    html = client_in.post(
+        "/automations/new/", {**body, "json": json.dumps(edited), "load_json": "1"}
+    ).content.decode()
+    assert 'value="Edited in JSON"' in html
+    assert not Automation.objects.exists()
+
+
+def _form_body(data):
+    form_data = codec.to_form_data(data)
+    return {key: form_data.getlist(key) for key in form_data}
 
 
 def test_json_tab_saves_through_the_schema(client_in):
@@ -172,11 +250,13 @@ def test_import_prefect_json_one_or_a_list(client_in):
         "actions_on_trigger": [],
         "actions_on_resolve": [],
     }
-    assert (
-        client_in.post("/automations/import/", {"json": json.dumps(prefect_export)}).status_code
-        == 302
+    response = client_in.post(
+        "/automations/import/", {"json": json.dumps(prefect_export)}, follow=True
     )
-    second = dict(prefect_export, name="Second")
+    assert "Imported: created 1." in response.content.decode()
+    assert str(Automation.objects.get().pk) == prefect_export["id"]  # Prefect's id is kept
+    second = {k: v for k, v in prefect_export.items() if k != "id"}
+    second["name"] = "Second"
     assert (
         client_in.post(
             "/automations/import/", {"json": json.dumps([second, dict(second, name="Third")])}
@@ -188,6 +268,17 @@ def test_import_prefect_json_one_or_a_list(client_in):
         "Second",
         "Third",
     ]
+
+
+def test_reimporting_an_export_updates_instead_of_doubling(client_in):
+    for name in ("One", "Two"):
+        services.save_automation(parse_automation(automation(name=name)))
+    exported = client_in.get("/automations/export/").content.decode()
+    Automation.objects.filter(name="One").update(name="One, renamed since")
+    response = client_in.post("/automations/import/", {"json": exported}, follow=True)
+    text = response.content.decode()
+    assert "Imported: updated 2 already here" in text
+    assert sorted(Automation.objects.values_list("name", flat=True)) == ["One", "Two"]
 
 
 def test_import_is_all_or_nothing(client_in):
@@ -208,9 +299,9 @@ def test_blocks_are_editable_in_the_dashboard(client_in):
     assert client_in.get(f"/automations/blocks/webhook/{block.pk}/").status_code == 200
     bad = client_in.post(
         "/automations/blocks/notification/new/",
-        {"name": "n", "channel": "email", "target": "not-an-email"},
+        {"name": "n", "url": "not-a-service://x"},
     )
-    assert bad.status_code == 200 and b"valid email" in bad.content
+    assert bad.status_code == 200 and b"Apprise does not understand this URL" in bad.content
 
 
 def test_automate_from_an_event_prefills_a_matching_trigger(client_in):
@@ -230,8 +321,23 @@ def test_automate_from_an_event_prefills_a_matching_trigger(client_in):
             "prefect.resource.name": "nice-fox",
         },
     )
+    e.related = [
+        {
+            "prefect.resource.id": "prefect.deployment.d1",
+            "prefect.resource.role": "deployment",
+            "prefect.resource.name": "nightly",
+        }
+    ]
+    e.save()
     html = client_in.get(f"/automations/new/?event={e.pk}").content.decode()
+    # The finished run will never fail again: the general case, runs of its deployment.
     assert 'value="prefect.flow-run.Failed"' in html
+    assert 'value="prefect.flow-run.*"' in html
+    assert 'value="prefect.deployment.d1"' in html
+    assert 'value="prefect.flow-run.abc"' not in html
+    assert "When a flow run of nightly emits prefect.flow-run.Failed" in html
+    assert "scope=this" in html  # the specific run is one click away
+    html = client_in.get(f"/automations/new/?event={e.pk}&scope=this").content.decode()
     assert 'value="prefect.flow-run.abc"' in html
     assert client_in.get(f"/automations/new/?event={uuid4()}").status_code == 404
 
@@ -255,3 +361,25 @@ def test_admin_validates_with_the_schema(client, admin):
     assert client.post("/admin/automations/automation/add/", body).status_code == 302
     assert Automation.objects.get().trigger["within"] == 60.0
     assert client.get("/admin/automations/webhookblock/add/").status_code == 200
+
+
+def test_a_proactive_within_of_zero_says_beside_it_that_it_becomes_ten_seconds(client, viewer):
+    client.force_login(viewer)
+    body = _form_body(automation(event(posture="Proactive", within=0)))
+    body["trigger.within"] = ["0s"]
+    html = client.post("/automations/builder-json/", body).json()["json"]
+    assert json.loads(html)["trigger"]["within"] == 10.0  # what would be saved
+    page = client.get("/automations/new/?template=worker-silent").content.decode()
+    assert "data-within-note" not in page  # 10m: nothing to say
+    html = client.post("/automations/new/", {**body, "name": [""], "save": "1"}).content.decode()
+    assert "0s becomes 10s when saved" in html
+
+
+def test_cleared_threshold_is_refused_beside_the_field_not_saved_as_one(client, viewer):
+    client.force_login(viewer)
+    body = _form_body(automation(event(threshold=3)))
+    body["trigger.threshold"] = [""]
+    response = client.post("/automations/new/", {**body, "save": "1"})
+    assert response.status_code == 422
+    assert "Enter a whole number." in response.content.decode()
+    assert not Automation.objects.exists()

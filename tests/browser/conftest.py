@@ -90,6 +90,10 @@ def server(django_db_setup, django_db_blocker):
             host,
             partial(make_application, static_wrapper=ASGIStaticFilesHandler),
             setup=_close_inherited_connections,
+            kwargs={  # events may be 1.5 MB; daphne's default websocket limit is 1 MiB
+                "websocket_max_message_size": settings.WEBSOCKET_MAX_MESSAGE_BYTES,
+                "websocket_max_frame_size": settings.WEBSOCKET_MAX_MESSAGE_BYTES,
+            },
         )
         process.daemon = True
         process.start()

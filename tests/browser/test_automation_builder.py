@@ -34,12 +34,10 @@ def test_build_compound_automation_through_the_forms(logged_in_page, server):
 
     # Actions: a webhook and pause-automation.
     actions = page.locator('[data-action-list="actions"]').locator("xpath=..")
-    actions.locator("[data-add-kind]").select_option("call-webhook")
-    actions.locator("[data-add-action]").click()
+    actions.locator("[data-add-action]").select_option("call-webhook")
     page.select_option('select[name="actions.0.block_document_id"]', label="Ops webhook")
     page.fill('textarea[name="actions.0.payload"]', '{"run": "{{ flow_run.name }}"}')
-    actions.locator("[data-add-kind]").select_option("pause-automation")
-    actions.locator("[data-add-action]").click()
+    actions.locator("[data-add-action]").select_option("pause-automation")
     page.select_option('select[name="actions.1.source"]', "inferred")
 
     page.fill('input[name="name"]', "Workers and failures")
@@ -63,8 +61,8 @@ def test_build_compound_automation_through_the_forms(logged_in_page, server):
 
     page.goto("/automations/")
     row = page.locator("tr", has_text="Workers and failures")
-    assert "All of:" in row.inner_text()
-    assert "Proactive: expecting 1 prefect.worker.heartbeat event within 10m" in row.inner_text()
+    assert "When all of these fire:" in row.inner_text()
+    assert "When prefect.worker.heartbeat does not happen within 10 minutes." in row.inner_text()
     switch = row.locator(".switch-btn")
     assert switch.get_attribute("aria-checked") == "true"
     page.screenshot(path=str(SHOTS / "automation-list.png"), full_page=True)

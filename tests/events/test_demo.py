@@ -144,6 +144,14 @@ def test_same_seed_same_events_different_seed_different_events():
     assert first != other
 
 
+def test_every_demo_run_has_the_same_fleet_whatever_the_seed():
+    one, other = demo.Simulator(seed=1).fleet, demo.Simulator(seed=2).fleet
+    assert [p.id for p in one.pools] == [p.id for p in other.pools]
+    assert [w.name for w in one.workers] == [w.name for w in other.workers]
+    assert [d.id for d in one.deployments] == [d.id for d in other.deployments]
+    assert len({p.name for p in one.pools}) == len(one.pools)
+
+
 def test_live_source_stamps_events_now_in_strictly_increasing_order():
     source = demo.LiveSource(seed=1)
     now = datetime.now(UTC)
@@ -167,7 +175,7 @@ def test_demo_events_backfill_stores_that_many_events_and_reports_a_rate():
     assert Event.objects.count() == 500
     assert EventResource.objects.count() > 500 * 5
     assert "events/s" in out.getvalue()
-    assert "KB JSON" in out.getvalue()
+    assert "KB of JSON" in out.getvalue()
     newest = Event.objects.order_by("-occurred").first()
     assert newest.occurred > datetime.now(UTC) - timedelta(minutes=5)
 
@@ -179,10 +187,41 @@ def test_demo_events_live_ingests_for_the_duration(monkeypatch):
     published = []
     monkeypatch.setattr(live, "publish", lambda payloads: published.extend(payloads))
     out = io.StringIO()
-    call_command("demo_events", "--live", "--rate", "200", "--duration", "0.3", stdout=out)
+    call_command(
+        "demo_events", "--live", "--here", "--rate", "200", "--duration", "0.3", stdout=out
+    )
     stored = Event.objects.count()
     assert 20 <= stored <= 80
     assert "Emitted" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_events_live_on_the_in_memory_layer_posts_to_the_server_and_says_so(
+    settings, monkeypatch
+):
+    """Ingested here, the events would never reach a running server's feed: the command sends
+    them to the server instead, and with no server it says how to start one."""
+    from django.contrib.auth import get_user_model
+    from django.core.management.base import CommandError
+
+    from eventsui.events.models import ApiToken
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    get_user_model().objects.create_superuser("root", password="x" * 12)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="manage.py serve"):
+        call_command(
+            "demo_events", "--live", "--url", "http://127.0.0.1:9", "--duration", "1", stdout=out
+        )
+    assert Event.objects.count() == 0
+    assert ApiToken.objects.count() == 0  # the token it issued is revoked
+    from eventsui.events.management.commands import demo_events
+
+    monkeypatch.setattr(demo_events, "DEFAULT_URL", "http://127.0.0.1:9")  # nothing listens
+    default = io.StringIO()
+    with pytest.raises(CommandError, match="No server answers at http://127.0.0.1:9"):
+        call_command("demo_events", "--live", "--duration", "1", stdout=default)
+    assert "does not cross processes" in default.getvalue()
 
 
 @pytest.mark.django_db
@@ -221,3 +260,18 @@ def test_http_body_is_a_json_list_of_events():
     events = list(demo.generate(3, START, END, seed=1))
     body = json.loads(demo.to_json(events))
     assert [item["id"] for item in body] == [str(e.id) for e in events]
+
+
+def test_demo_events_carry_only_the_related_roles_their_catalog_entry_lists(sample):
+    from eventsui.events import catalog
+
+    checked = 0
+    for event in sample:
+        entry = catalog.lookup(event.event)
+        if entry is None:
+            continue
+        listed = {r.role for r in entry.related}
+        roles = {r.role for r in event.related}
+        assert roles <= listed, (event.event, roles - listed)
+        checked += 1
+    assert checked > 100

@@ -22,6 +22,7 @@ from eventsui.asgi import application
 from eventsui.events import schemas, services
 from eventsui.events.live import consumers
 from eventsui.events.live import dispatcher as feed
+from eventsui.events.live.consumers import CLOSE_POLICY, CLOSE_PROTOCOL
 from eventsui.events.models import Event
 from tests.conftest import PASSWORD, basic_header, make_event, related
 
@@ -113,7 +114,10 @@ async def test_logged_in_feed_socket_receives_new_events_as_rows(viewer):
     assert ids(rows) == [event["id"]]
     assert f'<a class="title" href="/events/{event["id"]}/">Worker started</a>' in rows[0]
     assert '<span class="badge ok">Started</span>' in rows[0]
-    assert 'href="?resource=prefect.worker.process.alpha"' in rows[0]
+    # The resource links to its page (rows are the same HTML on the page and the socket).
+    from eventsui.events.web.resource import resource_url
+
+    assert f'href="{resource_url("prefect.worker.process.alpha")}"' in rows[0]
     # Event values are escaped by the template: the page inserts this HTML as it comes.
     assert "<script>" not in rows[0]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rows[0]
@@ -284,7 +288,7 @@ async def test_events_out_refuses_a_socket_without_credentials():
     communicator, answer = await events_out()
     assert answer["type"] == "auth_failure"
     output = await communicator.receive_output(timeout=5)
-    assert output == {"type": "websocket.close", "code": 1008}
+    assert output == {"type": "websocket.close", "code": CLOSE_POLICY}
 
 
 async def test_events_out_backfills_then_streams_matching_events(viewer):
@@ -332,7 +336,7 @@ async def test_events_out_closes_on_a_message_that_is_not_a_filter(viewer):
     communicator, answer = await events_out(token=f"viewer:{PASSWORD}")
     await communicator.send_json_to({"type": "hello"})
     output = await communicator.receive_output(timeout=5)
-    assert output["type"] == "websocket.close" and output["code"] == 1002
+    assert output["type"] == "websocket.close" and output["code"] == CLOSE_PROTOCOL
     await communicator.disconnect()
 
 
@@ -340,7 +344,7 @@ async def test_events_out_closes_on_an_invalid_filter(viewer):
     communicator, answer = await events_out(token=f"viewer:{PASSWORD}")
     await communicator.send_json_to({"type": "filter", "filter": {"nonsense": 1}})
     output = await communicator.receive_output(timeout=5)
-    assert output["type"] == "websocket.close" and output["code"] == 1002
+    assert output["type"] == "websocket.close" and output["code"] == CLOSE_PROTOCOL
     assert output["reason"].startswith("Invalid filter")
     await communicator.disconnect()
 

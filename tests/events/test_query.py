@@ -9,11 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 
-from eventsui.events import queries, schemas, services
+from eventsui.events import schemas, services
 from eventsui.events.filters import EventFilter
-from eventsui.events.models import Event
 from tests.conftest import make_event, related
 
 pytestmark = pytest.mark.django_db
@@ -350,37 +348,9 @@ def total(api) -> tuple[int, bool]:
     return body["total"], body["total_is_estimate"]
 
 
-def test_total_is_capped_and_estimated_beyond_the_limit(api, monkeypatch):
-    """queries.total counts: exact up to TOTAL_EXACT_LIMIT events, beyond it flagged as an
-    estimate and counted over at most 10 x TOTAL_EXACT_LIMIT rows. SQLite always counts;
-    PostgreSQL counts when the planner's estimate is under the limit (forced here)."""
-    monkeypatch.setattr(queries, "TOTAL_EXACT_LIMIT", 3)
-    monkeypatch.setattr(queries, "_planner_estimate", lambda queryset: 0)
+def test_total_counts_exactly_past_the_first_page(api):
+    """The total is the exact count (Prefect always counts), never an estimate."""
     ingest(3)
     assert total(api) == (3, False)
-    ingest(2)
-    assert total(api) == (5, True)
-    ingest(30)
-    assert total(api) == (30, True)  # 35 stored, 30 rows counted
-    assert Event.objects.count() == 35
-
-
-@pytest.mark.postgresql  # the planner's estimate: SQLite has none
-def test_total_beyond_the_limit_is_the_planners_estimate_on_postgresql(api, monkeypatch):
-    """Above TOTAL_EXACT_LIMIT, PostgreSQL's total is what the planner expects, not a count:
-    with statistics gathered at 40 events and 30 of them deleted since, it says about 40."""
-    monkeypatch.setattr(queries, "TOTAL_EXACT_LIMIT", 20)
-    ids = ingest(40)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE events")
-    Event.objects.filter(id__in=ids[:30]).delete()
-    estimates = []
-    planner_estimate = queries._planner_estimate
-    monkeypatch.setattr(
-        queries,
-        "_planner_estimate",
-        lambda qs: estimates.append(planner_estimate(qs)) or estimates[-1],
-    )
-    assert total(api) == (estimates[0], True)
-    assert estimates[0] > 20  # the planner still expects about 40 rows
-    assert Event.objects.count() == 10
+    ingest(40)
+    assert total(api) == (43, False)

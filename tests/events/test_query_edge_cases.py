@@ -90,11 +90,3 @@ def test_nul_in_a_filter_is_a_422(api):
         response = api.post("/api/events/filter", {"filter": flt}, format="json")
         assert response.status_code == 422
         assert response.json()["errors"][0]["type"] == "nul_character"
-
-
-def test_resource_distinct_is_refused_rather_than_ignored(api):
-    response = api.post(
-        "/api/events/filter", {"filter": {"resource": {"distinct": True}}}, format="json"
-    )
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["type"] == "distinct_unsupported"

@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from eventsui.asgi import application
+from eventsui.events.live.consumers import CLOSE_POLICY
 from eventsui.events.models import ApiToken, Event
 from tests.conftest import PASSWORD, basic_header, make_event
 
@@ -71,7 +72,7 @@ async def test_no_credentials_are_refused(viewer):
     reply = await connect_and_auth(comm, None)
     assert reply["type"] == "auth_failure"
     output = await comm.receive_output(timeout=5)
-    assert output["type"] == "websocket.close" and output["code"] == 1008
+    assert output["type"] == "websocket.close" and output["code"] == CLOSE_POLICY
 
 
 async def test_wrong_password_is_refused(viewer):

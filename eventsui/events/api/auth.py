@@ -21,12 +21,14 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
+from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import authentication, exceptions
 
 from eventsui.events.models import ApiToken, hash_token
+from eventsui.lib import throttle
 
 CACHE_SECONDS = 300
 _cache: dict[str, tuple[int, str, float]] = {}
@@ -39,8 +41,12 @@ def _cache_key(username: str, password: str) -> str:
     ).hexdigest()
 
 
-def user_for_password(username: str, password: str):
-    """The active user with these credentials, or None."""
+def user_for_password(username: str, password: str, request: HttpRequest | None = None):
+    """The active user with these credentials, or None.
+
+    `request` is the client's (a websocket's is built by throttle.request_for_socket): django-
+    axes counts failures per client address, and refuses a locked-out one before any hashing
+    (then `request.axes_locked_out` is set)."""
     key = _cache_key(username, password)
     User = get_user_model()
     with _cache_lock:
@@ -50,7 +56,9 @@ def user_for_password(username: str, password: str):
         user = User.objects.filter(pk=user_id, is_active=True).first()
         if user is not None and user.password == password_hash:
             return user
-    user = authenticate(username=username, password=password)
+    if request is None:
+        request = HttpRequest()
+    user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         with _cache_lock:
             _cache.pop(key, None)
@@ -79,7 +87,7 @@ def user_for_token(raw: str):
     return token.user
 
 
-def user_for_authorization(header: str | None):
+def user_for_authorization(header: str | None, request: HttpRequest | None = None):
     """The user named by an Authorization header value (Bearer token or Basic), or None."""
     if not header:
         return None
@@ -96,11 +104,11 @@ def user_for_authorization(header: str | None):
         username, sep, password = decoded.partition(":")
         if not sep:
             return None
-        return user_for_password(username, password)
+        return user_for_password(username, password, request)
     return None
 
 
-def user_for_auth_message(token: str | None):
+def user_for_auth_message(token: str | None, request: HttpRequest | None = None):
     """The user named by the `token` of Prefect's websocket auth message, or None.
 
     With PREFECT_API_AUTH_STRING the token is the raw "user:pass"; with PREFECT_API_KEY it
@@ -112,7 +120,7 @@ def user_for_auth_message(token: str | None):
         return user_for_token(token)
     username, sep, password = token.partition(":")
     if sep:
-        return user_for_password(username, password)
+        return user_for_password(username, password, request)
     return user_for_token(token)
 
 
@@ -139,8 +147,13 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
     """HTTP Basic with a user's password, remembered briefly (see the module docstring)."""
 
     def authenticate_credentials(self, userid, password, request=None):
-        user = user_for_password(userid, password)
+        http_request = getattr(request, "_request", request)  # axes marks the Django request
+        user = user_for_password(userid, password, http_request)
         if user is None:
+            if throttle.is_locked(http_request):
+                raise exceptions.Throttled(
+                    wait=throttle.retry_after_seconds(), detail=throttle.locked_message()
+                )
             raise exceptions.AuthenticationFailed("Invalid username/password.")
         return (user, None)
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
+from django.db import connection
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from eventsui.events import queries, schemas, serialization, services
-from eventsui.events.filters import EventFilter
+from eventsui.events.filters import API_CONTEXT, EventFilter
 from eventsui.lib.api_errors import InvalidInput
 from eventsui.lib.errors import error_list, field_path, message_for
 
@@ -48,8 +49,8 @@ EVENT_EXAMPLE = {
 }
 
 
-class EventBatch(RootModel[list[schemas.Event]]):
-    """The body of POST /api/events, for the API schema (validated by schemas.EventList)."""
+class EventBatch(RootModel[list[schemas.PostedEvent]]):
+    """The body of POST /api/events, for the API schema (validated by schemas.PostedEventList)."""
 
 
 class EventsCreateView(APIView):
@@ -72,7 +73,7 @@ class EventsCreateView(APIView):
     )
     def post(self, request: Request) -> Response:
         try:
-            events = schemas.EventList.validate_json(request.body)
+            events = schemas.PostedEventList.validate_json(request.body)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
             first = errors[0]
@@ -95,29 +96,46 @@ class VersionView(APIView):
 
 
 class HealthView(APIView):
-    """GET /api/health: true while the server answers (no credentials needed)."""
+    """GET /api/health: true while the server answers and reaches its database (no
+    credentials needed); 503 with Retry-After while the database cannot be reached."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: {"type": "boolean"}}, operation_id="health")
+    @extend_schema(
+        responses={200: {"type": "boolean"}, 503: {"type": "object"}}, operation_id="health"
+    )
     def get(self, request: Request) -> Response:
+        with connection.cursor() as cursor:  # raises when unreachable: answered 503
+            cursor.execute("SELECT 1")
         return Response(True)
 
 
 class FilterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The body of POST /api/events/filter. As Prefect's (FastAPI body parameters), keys
+    other than these are ignored; the filter itself refuses unknown keys."""
+
+    model_config = ConfigDict(extra="ignore")
 
     filter: EventFilter | None = None
-    limit: int = Field(default=queries.PAGE_SIZE, ge=0, le=queries.PAGE_MAX)
+    # Prefect's INTERACTIVE_PAGE_SIZE; the dashboard reads its pages through queries directly.
+    limit: int = Field(default=queries.PAGE_SIZE, ge=0, le=queries.PAGE_SIZE)
 
 
 class CountRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The body of POST /api/events/count-by/{countable}: `filter` is required (Prefect)."""
 
-    filter: EventFilter = Field(default_factory=EventFilter)
+    model_config = ConfigDict(extra="ignore")
+
+    filter: EventFilter
     time_unit: queries.TimeUnit = queries.TimeUnit.day
     time_interval: float = Field(default=1.0, ge=0.01)
+
+
+def _parse_body(model: type[BaseModel], request: Request) -> BaseModel:
+    """The JSON body validated by `model` in the API's context (a body that is not JSON is
+    a 422 naming `body`, as Prefect answers; DRF's parser would answer 400)."""
+    return model.model_validate_json(request.body or b"{}", context={API_CONTEXT: True})
 
 
 def _page_response(
@@ -154,7 +172,7 @@ class EventsFilterView(APIView):
         responses={200: OpenApiResponse(description="{events, total, next_page}")},
     )
     def post(self, request: Request) -> Response:
-        parsed = FilterRequest.model_validate(request.data if request.body else {})
+        parsed = _parse_body(FilterRequest, request)
         filter = parsed.filter or EventFilter()
         page = queries.page_events(filter, parsed.limit, as_json=True)
         total, estimate = queries.total(filter, page, parsed.limit)
@@ -173,7 +191,12 @@ class EventsFilterNextView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        token = request.query_params.get("page-token", "")
+        token = request.query_params.get("page-token")
+        if token is None:
+            raise InvalidInput(
+                [{"field": "page-token", "type": "missing", "msg": "This field is required."}],
+                detail="page-token: the query parameter is required.",
+            )
         try:
             filter, limit, cursor, total, estimate = queries.read_page_token(token)
         except (signing.BadSignature, ValueError, KeyError, ValidationError):
@@ -207,7 +230,7 @@ class EventsCountByView(APIView):
                 ],
                 detail=f"Cannot count by {countable!r}; use day, time, event or resource.",
             ) from None
-        parsed = CountRequest.model_validate(request.data if request.body else {})
+        parsed = _parse_body(CountRequest, request)
         try:
             counts = queries.count_by(
                 parsed.filter, countable_, parsed.time_unit, parsed.time_interval

@@ -322,6 +322,9 @@ Build = Callable[[datetime], dict | None]
 Scenario = Iterator[tuple[float, Build]]
 
 
+FLEET_SEED = 20261201
+
+
 class Simulator:
     """Runs the fleet on a simulated clock and hands out events in the order they happen."""
 
@@ -331,7 +334,9 @@ class Simulator:
 
     def __init__(self, seed: int | None = None) -> None:
         self.rng = random.Random(seed)
-        self.fleet = Fleet.build(self.rng)
+        # One fleet for every run of the demo, whatever the seed: the same work pools, queues,
+        # workers, flows and deployments keep their ids, so pickers never list k8s-prod twice.
+        self.fleet = Fleet.build(random.Random(FLEET_SEED))
         self._heap: list[tuple[float, int, Scenario, Build]] = []
         self._seq = itertools.count()
         self._clock = 0.0
@@ -896,8 +901,9 @@ class SizeStats:
 
     def __str__(self) -> str:
         return (
-            f"{self.events} events, average {self.average_bytes / 1024:.2f} KB JSON, "
-            f"{self.average_related:.1f} related resources"
+            f"on average {self.average_bytes / 1024:.2f} KB of JSON and "
+            f"{self.average_related:.1f} related resources an event, from a sample of "
+            f"{self.events:,}"
         )
 
 

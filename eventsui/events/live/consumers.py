@@ -15,6 +15,16 @@ EVENTS_IN_QUEUE_HIGH_WATER frames wait, the consumer stops taking frames until t
 catches up; daphne's queue in front of it then fills, and at the same mark daphne stops
 reading the socket (eventsui.daphne_pings), so TCP holds the client back and the frames
 held per socket stay bounded. A malformed frame is logged and dropped; the connection stays open.
+
+Close codes. Autobahn (under daphne) only sends 1000 and 3000-4999: a consumer's
+`close(code=1008)` raises inside daphne and leaves the socket open. Where Prefect's server
+closes with an RFC 6455 code, these sockets close with 4000 plus that code:
+- CLOSE_POLICY (4008, Prefect's 1008): the `auth` message was wrong, missing or late;
+- CLOSE_PROTOCOL (4002, Prefect's 1002): `/api/events/out` got something other than a valid
+  `filter` message;
+- CLOSE_UNAVAILABLE (4011, 1011): the store could not take a batch (database down, pool
+  exhausted). The socket is closed before any later ping is answered, so no pong confirms an
+  unstored event; the client reconnects and resends what was not confirmed.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from eventsui.events.filters import EventFilter, EventOrder
 from eventsui.events.live import publish as live
 from eventsui.events.live.dispatcher import GAP, Subscription, dispatcher
 from eventsui.events.web.feed_query import InvalidFeedQuery, filter_from_query
+from eventsui.lib import throttle
 from eventsui.lib.errors import error_list
 from eventsui.server.daphne_pings import CONFIRM_PINGS
 
@@ -51,6 +62,14 @@ FLUSH_SECONDS = 0.03  # ...or once the first of them has waited this long
 MAX_BATCH = 2000  # events per transaction at most
 PARALLEL_BATCHES = 2  # batches of one connection being stored at once
 AUTH_TIMEOUT_SECONDS = 10
+CLOSE_PROTOCOL = 4002
+CLOSE_POLICY = 4008
+CLOSE_UNAVAILABLE = 4011
+
+
+def close_reason(text: str) -> str:
+    """A close frame's reason holds at most 123 bytes of UTF-8 (RFC 6455); autobahn refuses more."""
+    return text.encode()[:123].decode(errors="ignore")
 
 
 def header(scope, name: bytes) -> str | None:
@@ -89,13 +108,16 @@ class PrefectProtocolConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = NO_CHANNEL_LAYER
     user = None
     authenticated = False
+    refused = False  # an auth failure closed (or is closing) the socket: ignore what follows
     # Answer protocol pings only after handling what came before them (see daphne_pings).
     confirm_pings = False
 
     async def connect(self) -> None:
         authorization = header(self.scope, b"authorization")
         if authorization:
-            self.user = await database_sync_to_async(auth.user_for_authorization)(authorization)
+            self.user = await database_sync_to_async(auth.user_for_authorization)(
+                authorization, throttle.request_for_socket(self.scope)
+            )
             if self.user is None:
                 # Wrong credentials on the upgrade request itself: refuse the handshake (403).
                 await self.close()
@@ -114,10 +136,15 @@ class PrefectProtocolConsumer(AsyncWebsocketConsumer):
             await self._refuse("Authentication timed out")
 
     async def _refuse(self, reason: str) -> None:
+        if self.refused:
+            return
+        self.refused = True
         await self.send(text_data=json.dumps({"type": "auth_failure", "reason": reason}))
-        await self.close(code=1008)
+        await self.close(code=CLOSE_POLICY)
 
     async def _handle_auth(self, text: str) -> None:
+        if self.refused:
+            return
         try:
             message = json.loads(text)
         except ValueError:
@@ -128,9 +155,13 @@ class PrefectProtocolConsumer(AsyncWebsocketConsumer):
         token = message.get("token")
         user = self.user
         if token:
-            token_user = await database_sync_to_async(auth.user_for_auth_message)(str(token))
+            request = throttle.request_for_socket(self.scope)
+            token_user = await database_sync_to_async(auth.user_for_auth_message)(
+                str(token), request
+            )
             if token_user is None:
-                await self._refuse("Invalid credentials")
+                locked = throttle.is_locked(request)
+                await self._refuse(throttle.locked_message() if locked else "Invalid credentials")
                 return
             user = user or token_user
         if user is None:
@@ -185,6 +216,8 @@ class EventsInConsumer(PrefectProtocolConsumer):
         self._storing: set[asyncio.Task] = set()
         self.received = 0
         self.dropped = 0
+        # A batch could not be stored: no pong may be sent on this socket again (it closes).
+        self.store_failed = False
         # Stop taking frames while this many wait; daphne then stops reading at the same mark.
         self._max_buffered = settings.EVENTS_IN_QUEUE_HIGH_WATER
         await super().connect()
@@ -196,6 +229,8 @@ class EventsInConsumer(PrefectProtocolConsumer):
         if not self.authenticated:
             await self._handle_auth(data)
             return
+        if self.store_failed:
+            return  # never confirmed: the client resends it on its next connection
         # Frames are validated in the storing thread, a batch at a time: the event loop only
         # collects them (parsing here too would make the two threads fight over the GIL).
         self.received += 1
@@ -210,6 +245,8 @@ class EventsInConsumer(PrefectProtocolConsumer):
     async def websocket_ping(self, message) -> None:
         """A client's ping (see daphne_pings): answer only once everything before it is stored."""
         await self.flush_all()
+        if self.store_failed:
+            return  # something before this ping is not stored: no pong, ever (see _store)
         await self.base_send({"type": "websocket.pong", "bytes": message.get("bytes") or b""})
 
     async def flush_all(self) -> None:
@@ -254,7 +291,10 @@ class EventsInConsumer(PrefectProtocolConsumer):
             result = await sync_to_async(self._parse_and_store, thread_sensitive=False)(batch)
         except Exception:
             logger.exception("could not store %d events; the client will resend them", len(batch))
-            await self.close(code=1011)
+            if not self.store_failed:
+                self.store_failed = True
+                self._buffer.clear()  # unconfirmed: the client resends them
+                await self.close(code=CLOSE_UNAVAILABLE)
             return
         finally:
             self._slots.release()
@@ -272,7 +312,7 @@ class EventsInConsumer(PrefectProtocolConsumer):
             )
         close_old_connections()  # what database_sync_to_async does, on a pool thread
         try:
-            return services.ingest_events(events, publish=False)
+            return services.ingest_events_dropping_refused(events)
         finally:
             close_old_connections()
 
@@ -333,12 +373,12 @@ class EventsOutConsumer(DispatcherSubscriber, PrefectProtocolConsumer):
         except ValueError:
             message = None
         if not isinstance(message, dict) or message.get("type") != "filter":
-            await self.close(code=1002, reason="Expected 'filter' message")
+            await self.close(code=CLOSE_PROTOCOL, reason="Expected 'filter' message")
             return
         try:
             event_filter = EventFilter.model_validate(message.get("filter") or {})
         except ValidationError as exc:
-            await self.close(code=1002, reason=f"Invalid filter: {exc.errors()[0]['msg']}"[:120])
+            await self.close(code=CLOSE_PROTOCOL, reason=close_reason(f"Invalid filter: {exc}"))
             return
         earliest = schemas.now_utc() - BACKFILL_WINDOW
         event_filter.occurred.since = max(event_filter.occurred.since, earliest)
@@ -347,12 +387,26 @@ class EventsOutConsumer(DispatcherSubscriber, PrefectProtocolConsumer):
         sent: set[UUID] = set()
         last: queries.Cursor | None = None
         if message.get("backfill", True):
-            rows = await database_sync_to_async(read_after)(event_filter, None, BACKFILL_LIMIT)
+            try:
+                rows = await database_sync_to_async(read_after)(event_filter, None, BACKFILL_LIMIT)
+            except Exception:
+                logger.exception("could not read the backfill of /api/events/out")
+                await self.close(code=CLOSE_UNAVAILABLE)
+                return
             for raw, cursor in rows:
                 await self._send_event(raw)
                 sent.add(cursor.id)
                 last = cursor
         self.sender = asyncio.ensure_future(self._send_live(event_filter, sent, last))
+        self.sender.add_done_callback(self._sender_done)
+
+    def _sender_done(self, task: asyncio.Task) -> None:
+        """A live sender that fails closes its socket (the client reconnects with backfill)
+        instead of leaving it open and silent."""
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.error("the live sender of /api/events/out failed", exc_info=task.exception())
+        asyncio.ensure_future(self.close(code=CLOSE_UNAVAILABLE))
 
     async def _send_event(self, raw: str) -> None:
         await self.send(text_data='{"type": "event", "event": ' + raw + "}")

@@ -13,6 +13,23 @@ from eventsui.events.web.feed_query import encode
 
 register = template.Library()
 
+
+@register.filter
+def exact(value) -> str:
+    """A datetime as every page writes it for people (`2026-12-01 10:55:00.250 UTC`)."""
+    from eventsui.lib.times import exact_time
+
+    return exact_time(value) if value else ""
+
+
+@register.filter
+def resource_url(resource_id: str) -> str:
+    """The resource page of a resource id."""
+    from eventsui.events.web.resource import resource_url as url
+
+    return url(resource_id)
+
+
 OPEN_DEPTH = 2  # nested objects deeper than this start collapsed
 LONG_STRING = 300
 

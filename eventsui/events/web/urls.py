@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from eventsui.events.web import views
+from eventsui.events.web import resource, views
 
 urlpatterns = [
     path("", views.feed, name="feed"),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("events/histogram", views.feed_histogram, name="feed-histogram"),
     path("events/<uuid:event_id>/", views.event_detail, name="event-detail"),
     path("catalog/", views.catalog_page, name="catalog"),
+    path("resources/", resource.resource_detail, name="resource"),
 ]

@@ -16,11 +16,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from eventsui.events import catalog, queries, schemas
+from eventsui.events import catalog, queries, resource_queries, schemas
 from eventsui.events.filters import EventOrder
 from eventsui.events.models import Event
 from eventsui.events.web import rows as feed_rows
 from eventsui.events.web.feed_query import RANGES, FeedQuery, InvalidFeedQuery, encode
+from eventsui.events.web.resource import resource_url
 
 FEED_PAGE_SIZE = 50
 GAP_FILL_LIMIT = 200
@@ -48,6 +49,7 @@ def feed(request: HttpRequest) -> HttpResponse:
     errors: list[str] = []
     next_cursor = None
     before = None
+    status = 200
     try:
         event_filter = query.to_filter()
         before = _cursor(request, "before")
@@ -56,7 +58,10 @@ def feed(request: HttpRequest) -> HttpResponse:
         next_cursor = page.next.encode() if page.next else None
     except InvalidFeedQuery as exc:
         errors = exc.messages
+    except queries.QueryTimeout as exc:
+        errors, status = [str(exc)], 503
     querystring = query.querystring()
+    active_filters = [dict(chip, **_chip_label(chip)) for chip in query.active()]
     window = ("range", "since", "until")
     base = [(k, v) for k, v in query.params() if k not in window]
     window_params = [(k, v) for k, v in query.params() if k in window]
@@ -74,8 +79,10 @@ def feed(request: HttpRequest) -> HttpResponse:
         "clear_url": "?" + encode(window_params),
         "wider_url": "?" + encode(base + [("range", "7d")]),
         "query": query,
+        "active_filters": active_filters,
         "rows": rows,
         "errors": errors,
+        "timed_out": status == 503,
         "next_cursor": next_cursor,
         "older_url": f"?{querystring}&before={next_cursor}" if next_cursor else None,
         "is_older_page": before is not None,
@@ -89,7 +96,25 @@ def feed(request: HttpRequest) -> HttpResponse:
             "live": query.is_live and before is None and not errors,
         },
     }
-    return render(request, "eventsui/feed.html", context)
+    return render(request, "eventsui/feed.html", context, status=status)
+
+
+def _chip_label(chip: dict) -> dict:
+    """An active filter chip as people read it: the resource's name and its role
+    (`work-pool: k8s-prod`), the full value in its title; the id only when no event names it."""
+    kind, value = chip["kind"], chip["value"]
+    if kind not in ("related", "resource", "any"):
+        return {"label": value}
+    role, rid = "", value
+    if kind == "related" and ":" in value and not value.startswith("prefect."):
+        role, rid = value.split(":", 1)
+    elif kind == "related" and not value.startswith("prefect."):
+        return {"label": f"{value} (any)"}  # a role alone
+    if "*" in rid or "=" in rid:
+        return {"label": f"{role}: {rid}" if role else rid}
+    labels = resource_queries.latest_labels(rid, resource_queries.involving(rid, 1)) or {}
+    name = labels.get(schemas.RESOURCE_NAME) or feed_rows.short_id(rid)
+    return {"label": f"{role}: {name}" if role else name, "resource_url": resource_url(rid)}
 
 
 def _json_error(messages: list[str], status: int = 400) -> JsonResponse:
@@ -109,11 +134,14 @@ def feed_rows_json(request: HttpRequest) -> JsonResponse:
         before, after = _cursor(request, "before"), _cursor(request, "after")
     except InvalidFeedQuery as exc:
         return _json_error(exc.messages)
-    if after is not None:
-        event_filter = event_filter.model_copy(update={"order": EventOrder.ASC})
-        page = queries.page_events(event_filter, GAP_FILL_LIMIT, after=after)
-    else:
-        page = queries.page_events(event_filter, FEED_PAGE_SIZE, after=before)
+    try:
+        if after is not None:
+            event_filter = event_filter.model_copy(update={"order": EventOrder.ASC})
+            page = queries.page_events(event_filter, GAP_FILL_LIMIT, after=after)
+        else:
+            page = queries.page_events(event_filter, FEED_PAGE_SIZE, after=before)
+    except queries.QueryTimeout as exc:
+        return _json_error([str(exc)], status=503)
     rows = [feed_rows.row_for_model(event) for event in page.events]
     return JsonResponse(
         {
@@ -136,7 +164,10 @@ def feed_histogram(request: HttpRequest) -> JsonResponse:
     until = event_filter.occurred.until or schemas.now_utc()
     event_filter.occurred.until = until
     unit, interval = queries.choose_time_unit(since, until)
-    buckets = queries.count_by_time(event_filter, unit, interval)
+    try:
+        buckets = queries.count_by_time(event_filter, unit, interval)
+    except queries.QueryTimeout as exc:
+        return _json_error([str(exc)], status=503)
     return JsonResponse(
         {
             "since": feed_rows.iso(since),

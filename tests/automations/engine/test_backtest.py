@@ -153,9 +153,35 @@ def test_too_many_backtests_at_once_answer_503_with_retry_after(api, monkeypatch
     assert response["Retry-After"] == "5"
 
 
-def test_a_metric_trigger_reads_no_events(api):
-    ingest(make_event("prefect.flow-run.Failed", occurred=at(5)))
+def test_a_metric_trigger_reads_only_flow_run_state_events(api):
+    # (Metric backtests in full: tests/automations/engine/test_metric_engine.py.)
+    ingest(
+        make_event("prefect.flow-run.Failed", resource_id="prefect.flow-run.a", occurred=at(5)),
+        make_event("prefect.task-run.Failed", resource_id="prefect.task-run.a", occurred=at(6)),
+    )
     metric = {"type": "metric", "metric": {"name": "lateness", "threshold": 1, "operator": ">"}}
     response = api.post(URL, {"trigger": metric, "occurred": window()}, format="json")
     assert response.status_code == 200, response.content
-    assert response.json()["events_read"] == 0
+    assert response.json()["events_read"] == 1
+    assert response.json()["metric"]["name"] == "lateness"
+
+
+def test_a_backtest_firing_carries_its_whole_event_though_candidates_are_read_without_payloads(
+    api,
+):
+    """Candidates are read without payloads (the backtest's cost is the events it reads);
+    the firings' events are read back whole, as the live engine stores them."""
+    first = make_event(
+        "prefect.flow-run.Failed",
+        resource_id="prefect.flow-run.a",
+        occurred=at(10),
+        payload={"validated_state": {"type": "FAILED", "message": "x" * 300}},
+    )
+    second = {**first, "id": make_event("x")["id"], "occurred": at(12).isoformat()}
+    ingest(first, second)
+    response = api.post(URL, {"trigger": FAILED_TWICE, "occurred": window()}, format="json")
+    assert response.status_code == 200, response.content
+    (firing,) = [f for f in response.json()["firings"] if f["state"] == "Triggered"]
+    assert firing["triggering_event"]["id"] == second["id"]
+    assert firing["triggering_event"]["payload"] == first["payload"]
+    assert firing["triggering_event"]["related"] == first.get("related", [])

@@ -92,5 +92,5 @@ def test_the_readmes_first_command_and_bootstraps_hint_both_end_in_serve(monkeyp
     monkeypatch.setenv("EVENTSUI_ADMIN_PASSWORD", "from-the-env-123")
     out = io.StringIO()
     call_command("bootstrap", "--demo-events", "0", stdout=out)
-    assert "    .venv/bin/python manage.py serve\n" in out.getvalue()
+    assert "`manage.py serve` serves the dashboard with the automation engine" in out.getvalue()
     assert "daphne" not in out.getvalue()

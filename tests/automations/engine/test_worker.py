@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from automations.engine.models import AutomationState, Firing, HeldEvent
+from automations.engine.models import AutomationState, EngineBucket, Firing, HeldEvent
 from automations.engine.worker import CLOSE_GRACE, AutomationIndex, Engine, Loaded
 from eventsui.events.models import Event, EventBatch
 from tests.automations.engine.conftest import drain, event_at, ingest, store_automation
@@ -90,15 +90,15 @@ def test_proactive_windows_fire_on_the_engines_clock(engine, clock):
         }
     )
     drain(engine)
-    state = AutomationState.objects.get()
-    assert state.next_due == clock() + timedelta(seconds=30)
+    window = EngineBucket.objects.get()
+    assert window.expires == clock() + timedelta(seconds=30)
     clock.advance(seconds=30)  # the window ends; it closes after CLOSE_GRACE
     drain(engine)
     assert not Firing.objects.exists()
     clock.advance(seconds=CLOSE_GRACE.total_seconds())
     drain(engine)
     firing = Firing.objects.get()
-    assert firing.occurred == state.next_due  # at the window's end, not on a polling tick
+    assert firing.occurred == window.expires  # at the window's end, not on a polling tick
     assert Event.objects.filter(event="prefect.automation.triggered").count() == 1
     ingest(event_at(clock, "prefect.worker.heartbeat", 5))
     drain(engine)
@@ -302,8 +302,7 @@ def test_stored_state_keeps_event_ids_and_firings_get_the_whole_event(engine, cl
     )
     ingest(running)
     drain(engine)
-    state = AutomationState.objects.get().state
-    bucket = next(iter(next(iter(state["buckets"].values())).values()))
+    bucket = EngineBucket.objects.get().data
     assert bucket["last_event"] == {
         "stub": True,
         "id": running["id"],
@@ -314,3 +313,53 @@ def test_stored_state_keeps_event_ids_and_firings_get_the_whole_event(engine, cl
     firing = Firing.objects.get()
     assert firing.triggering_event["payload"] == {"big": "x" * 5000}
     assert firing.triggering_event["resource"]["prefect.resource.id"] == "prefect.flow-run.a"
+
+
+def test_a_step_reads_and_writes_only_the_buckets_its_events_fall_in(engine, clock):
+    """Each for_each key is a row: an event for one key among many costs that row, not the
+    automation's whole state."""
+    store_automation({**FAILED, "threshold": 3, "for_each": ["prefect.resource.id"]})
+    drain(engine)
+    for i in range(40):
+        ingest(event_at(clock, "prefect.flow-run.Failed", 1, resource_id=f"prefect.flow-run.{i}"))
+    drain(engine)
+    assert EngineBucket.objects.count() == 40
+    before = dict(EngineBucket.objects.values_list("key", "data"))
+    read, written = engine.stats["buckets_read"], engine.stats["buckets_written"]
+
+    ingest(event_at(clock, "prefect.flow-run.Failed", 2, resource_id="prefect.flow-run.7"))
+    drain(engine)
+
+    assert engine.stats["buckets_read"] - read == 1
+    assert engine.stats["buckets_written"] - written == 1
+    after = dict(EngineBucket.objects.values_list("key", "data"))
+    changed = [key for key in after if after[key] != before[key]]
+    assert changed == ['["prefect.flow-run.7"]']
+    assert after['["prefect.flow-run.7"]']["count"] == 2
+    assert not Firing.objects.exists()
+
+
+def test_automations_that_fire_on_each_others_events_stop_after_a_chain_of_eight(engine, clock):
+    from automations.engine.evaluator import MAX_AUTOMATION_CHAIN
+
+    store_automation({**FAILED, "threshold": 1, "within": 0}, name="starts it")
+    relay = {"type": "event", "expect": ["prefect.automation.triggered"], "within": 0}
+    store_automation(relay, name="ping")
+    store_automation(relay, name="pong")
+    drain(engine)
+    ingest(event_at(clock, "prefect.flow-run.Failed", 1))
+    drain(engine)  # raises if the engine never goes idle
+
+    # "starts it" fires (chain 1); each relay fires on every other automation's event until
+    # the chain is MAX_AUTOMATION_CHAIN long: ping and pong both fire on "starts it", then
+    # on each other's, one firing per automation per link.
+    names = list(Firing.objects.values_list("automation__name", flat=True))
+    assert names.count("starts it") == 1
+    assert names.count("ping") == names.count("pong") == MAX_AUTOMATION_CHAIN - 1
+    deepest = max(
+        Event.objects.filter(event="prefect.automation.triggered"),
+        key=lambda e: len(str(e.payload)),
+    )
+    from automations.engine.evaluator import automation_chain
+
+    assert automation_chain(deepest.to_schema()) == MAX_AUTOMATION_CHAIN

@@ -58,11 +58,10 @@ class Command(BaseCommand):
 
         self.stdout.write("")
         self.stdout.write(
-            self.style.SUCCESS("Ready. Serve the dashboard with the automation engine running:")
-        )
-        self.stdout.write("    .venv/bin/python manage.py serve")
-        self.stdout.write(
-            f"(the README's first command starts it for you), then open {URL} and sign in as:"
+            self.style.SUCCESS(
+                "Ready. `manage.py serve` serves the dashboard with the automation engine "
+                f"(the README's command runs it next): open {URL} and sign in as:"
+            )
         )
         username, password = login
         self.stdout.write(f"    username: {username}")

@@ -4,8 +4,13 @@
     manage.py demo_events --live --rate 20 --duration 60
     manage.py demo_events --live --rate 50 --url http://127.0.0.1:8000 --user admin --password …
 
-Backfill and in-process live emission go through `services.ingest_events`, like every other
-write; `--url` posts to /api/events instead, so the whole server path is exercised.
+Backfill goes through `services.ingest_events`, like every other write. Live emission must reach
+the feed of a server running in another process: with Redis (`REDIS_URL`) events ingested here
+are published to every server; on the embedded default the channel layer is in memory and
+crosses no process, so the command posts to the running server's /api/events instead (`--url`,
+http://127.0.0.1:8000 by default), with a token it issues for the first superuser and revokes
+when it stops. `--here` stores in this process whatever the channel layer (the feed of a server
+elsewhere sees the events only after a reload on the embedded default).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from eventsui.events import services
@@ -26,6 +32,14 @@ from eventsui.events.demo import simulator as demo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_URL = "http://127.0.0.1:8000"
+TOKEN_NAME = "demo_events --live (revoked when it stops)"
+
+
+def channel_layer_crosses_processes() -> bool:
+    """False on the embedded default (the in-memory layer reaches only this process)."""
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    return not backend.endswith("InMemoryChannelLayer")
 
 
 def parse_span(value: str) -> timedelta:
@@ -100,10 +114,24 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rate", type=float, default=20.0, help="live events per second")
         parser.add_argument("--duration", type=float, help="stop live emission after N seconds")
-        parser.add_argument("--url", help="POST to <url>/api/events instead of ingesting here")
+        parser.add_argument(
+            "--url",
+            help="POST live events to <url>/api/events (default on the embedded in-memory "
+            f"channel layer: {DEFAULT_URL}, the server `manage.py serve` starts)",
+        )
+        parser.add_argument(
+            "--here",
+            action="store_true",
+            help="ingest live events in this process, even where no running server's feed sees "
+            "them (the in-memory channel layer)",
+        )
         parser.add_argument("--user", help="HTTP Basic user for --url")
         parser.add_argument("--password", help="HTTP Basic password for --url")
-        parser.add_argument("--token", help="API token for --url (instead of --user)")
+        parser.add_argument(
+            "--token",
+            help="API token for --url (default: one issued for the first superuser, revoked "
+            "when the command stops)",
+        )
         parser.add_argument("--seed", type=int, help="make the events reproducible")
 
     def handle(self, *args, **options) -> None:
@@ -177,16 +205,78 @@ class Command(BaseCommand):
         rate = options["rate"]
         if rate <= 0:
             raise CommandError("--rate must be positive")
-        send = self._http_sender(options) if options["url"] else self._ingest
+        if options["here"] and options["url"]:
+            raise CommandError("--here and --url exclude each other")
+        issued = None
+        if options["url"] is None and not options["here"] and not channel_layer_crosses_processes():
+            # Events ingested here would be stored but published only inside this process:
+            # the feed of the server (another process) would show them only after a reload.
+            options["url"] = DEFAULT_URL
+            self.stdout.write(
+                "The channel layer is the embedded in-memory one, which does not cross "
+                f"processes: sending through the running server's API ({DEFAULT_URL}) so its "
+                "live feed shows the events (set REDIS_URL, or pass --here to store them here)."
+            )
+        if options["url"]:
+            if not (options["token"] or options["user"]):
+                issued = self._issue_token()
+                options["token"] = issued[1]
+            try:
+                send = self._http_sender(options)
+                self._check_server(options["url"])
+                self._emit(options, send, options["url"].rstrip("/") + "/api/events")
+            finally:
+                if issued is not None:
+                    issued[0].delete()
+        else:
+            where = (
+                "this process's ingest path; the channel layer publishes them to every server"
+                if channel_layer_crosses_processes()
+                else "this process's ingest path only (--here): a server elsewhere shows them "
+                "after a reload"
+            )
+            self._emit(options, self._ingest, where)
+
+    def _issue_token(self):
+        from django.contrib.auth import get_user_model
+
+        from eventsui.events.models import ApiToken
+
+        user = (
+            get_user_model()
+            .objects.filter(is_superuser=True, is_active=True)
+            .order_by("pk")
+            .first()
+        )
+        if user is None:
+            raise CommandError(
+                "No superuser to post as: run `manage.py bootstrap`, or pass --token or --user"
+            )
+        return ApiToken.issue(user, TOKEN_NAME)
+
+    def _check_server(self, url: str) -> None:
+        """Fail at once, saying what to do, when nothing answers at `url`."""
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/login/", timeout=5) as response:
+                response.read(0)
+        except urllib.error.HTTPError:
+            return  # something answers; the posts will say what is wrong
+        except OSError as exc:
+            raise CommandError(
+                f"No server answers at {url} ({exc}). Start it with `manage.py serve` "
+                "in another terminal, or pass --url."
+            ) from None
+
+    def _emit(self, options: dict, send, target: str) -> None:
+        rate = options["rate"]
         source = demo.LiveSource(options["seed"])
-        target = options["url"] or "this process's ingest path"
         self.stdout.write(f"Emitting ~{rate:g} events/s to {target}; Ctrl-C stops.")
 
         # Small ticks keep the flow smooth at low rates; at high rates a tick carries a batch.
         tick = min(1.0, max(0.05, 1 / rate))
         started = time.monotonic()
         last_report = started
-        sent = 0
+        sent = delivered = 0
         while not self.stop.is_set():
             elapsed = time.monotonic() - started
             if options["duration"] is not None and elapsed >= options["duration"]:
@@ -196,17 +286,21 @@ class Command(BaseCommand):
                 events = source.take(due)
                 try:
                     send(events)
+                    delivered += len(events)
                 except OSError as exc:  # the server is down or restarting: keep trying
                     self.stderr.write(f"Could not send {len(events)} events: {exc}")
                     self.stop.wait(1.0)
                 sent += due
             now = time.monotonic()
             if now - last_report >= 10:
-                self.stdout.write(f"  {sent:,} events in {now - started:.0f} s")
+                self.stdout.write(f"  {delivered:,} events in {now - started:.0f} s")
                 last_report = now
             self.stop.wait(tick)
         seconds = time.monotonic() - started
-        self.stdout.write(self.style.SUCCESS(f"Emitted {sent:,} events in {seconds:.1f} s."))
+        lost = f" ({sent - delivered:,} could not be sent)" if sent > delivered else ""
+        self.stdout.write(
+            self.style.SUCCESS(f"Emitted {delivered:,} events in {seconds:.1f} s{lost}.")
+        )
 
     def _ingest(self, events: list) -> None:
         services.ingest_events(events)

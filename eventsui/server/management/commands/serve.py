@@ -20,9 +20,6 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-# Events may be 1.5 MB; daphne's default websocket limit is 1 MiB.
-WEBSOCKET_MAX_BYTES = 2 * 1024 * 1024
-
 
 class Command(BaseCommand):
     help = "Serve the dashboard (daphne) with the automation engine running in the same process."
@@ -45,9 +42,10 @@ class Command(BaseCommand):
 
         stop = threading.Event()
         engine_thread: threading.Thread | None = None
+        actions_thread: threading.Thread | None = None
 
         def start_engine() -> None:
-            nonlocal engine_thread
+            nonlocal engine_thread, actions_thread
             # Called by the reactor once running: publishes from the engine thread can be
             # handed to this loop from the first one on.
             publish.server_loop = asyncio.get_event_loop()
@@ -57,6 +55,14 @@ class Command(BaseCommand):
                 target=run_forever, args=(Engine(), stop), name="automation-engine", daemon=True
             )
             engine_thread.start()
+            # The action worker (`manage.py run_actions`) beside it, so the embedded default
+            # runs its automations' actions too.
+            from automations.actions.runner import ActionRunner
+
+            actions_thread = threading.Thread(
+                target=ActionRunner().run_forever, args=(stop,), name="actions", daemon=True
+            )
+            actions_thread.start()
 
         def stop_engine() -> None:
             # The loop is about to block in join(): a publish handed to it now would wait out
@@ -67,6 +73,8 @@ class Command(BaseCommand):
             stop.set()
             if engine_thread is not None:
                 engine_thread.join(timeout=10)
+            if actions_thread is not None:
+                actions_thread.join(timeout=15)
 
         from twisted.internet import reactor
 
@@ -79,8 +87,9 @@ class Command(BaseCommand):
             endpoints=build_endpoint_description_strings(host=host, port=port),
             signal_handlers=True,
             ready_callable=lambda: reactor.callWhenRunning(start_engine),
-            websocket_max_message_size=WEBSOCKET_MAX_BYTES,
-            websocket_max_frame_size=WEBSOCKET_MAX_BYTES,
+            # Events may be 1.5 MB; daphne's default websocket limit is 1 MiB.
+            websocket_max_message_size=settings.WEBSOCKET_MAX_MESSAGE_BYTES,
+            websocket_max_frame_size=settings.WEBSOCKET_MAX_MESSAGE_BYTES,
             verbosity=1 if settings.DEBUG else 0,
         ).run()
         self.stdout.write("Stopped.")
