@@ -16,6 +16,7 @@ from uuid import UUID
 
 import psycopg
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db.models import Q
 
 from eventsui.events import schemas, serialization
 from eventsui.events.live import publish as live
@@ -512,6 +513,14 @@ def add_counts(events: _EventCounts, resources: _ResourceCounts) -> None:
         )
 
 
+def _delete_empty(model, keys: list[dict], chunk: int = 200) -> None:
+    for start in range(0, len(keys), chunk):
+        match = Q()
+        for key in keys[start : start + chunk]:
+            match |= Q(**key)
+        model.objects.filter(match, count__lte=0).delete()
+
+
 def _take_away_counts(ids: list[UUID]) -> None:
     """Before deleting these events: subtract them from the counts, drop the rows that reach
     zero and move `first` of the rows left past the deleted events."""
@@ -535,8 +544,15 @@ def _take_away_counts(ids: list[UUID]) -> None:
                 key = (span, bucket, role, resource_id)
                 resources[key] = resources.get(key, 0) - 1
     add_counts(events, resources)
-    EventCount.objects.filter(count__lte=0).delete()
-    EventResourceCount.objects.filter(count__lte=0).delete()
+    # Only the rows just decremented can have reached zero: look at those keys (through the
+    # tables' unique indexes), not at every row of both tables once per batch.
+    _delete_empty(
+        EventCount, [dict(zip(("span", "bucket", "event"), k, strict=True)) for k in events]
+    )
+    _delete_empty(
+        EventResourceCount,
+        [dict(zip(("span", "bucket", "role", "resource_id"), k, strict=True)) for k in resources],
+    )
     deleted = set(ids)
     for (span, bucket, name), (_, _, last_deleted) in events.items():
         row = EventCount.objects.filter(span=span, bucket=bucket, event=name).first()

@@ -26,6 +26,11 @@ import httpx
 from django.conf import settings
 
 MAX_REDIRECTS = 5
+# At most this much of an answer is read (its start is recorded; a target cannot make a
+# worker hold a body of any size in memory).
+MAX_RESPONSE_BYTES = 64 * 1024
+# Not sent on to another origin when a redirect leads there (httpx's and browsers' rule).
+CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 ALLOWED_SCHEMES = ("http", "https")
 # The metadata services of the large clouds, refused even if a network that holds them is
 # allowed by mistake (AWS/GCP/Azure/OpenStack: 169.254.169.254; AWS IPv6; Alibaba).
@@ -144,16 +149,37 @@ def send(
     client = client or httpx.Client(timeout=timeout, follow_redirects=False)
     try:
         redirects = 0
+        headers = dict(headers or {})
         while True:
             check_url(url)
-            response = client.request(
+            request = client.build_request(
                 method, url, headers=headers, content=content, json=json, timeout=timeout
             )
+            response = client.send(request, stream=True)
+            try:
+                body = _read_capped(response)
+            finally:
+                response.close()
             if not response.is_redirect or redirects >= MAX_REDIRECTS:
-                response.read()
-                return Sent(response, url, redirects)
+                # The body is decoded already: the new response must not decode it again.
+                kept = [
+                    (k, v)
+                    for k, v in response.headers.multi_items()
+                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+                ]
+                answer = httpx.Response(
+                    response.status_code, headers=kept, content=body, request=request
+                )
+                return Sent(answer, url, redirects)
             location = response.headers.get("location", "")
-            url = str(response.url.join(location))
+            target = response.url.join(location)
+            if (target.scheme, target.host, target.port) != (
+                response.url.scheme,
+                response.url.host,
+                response.url.port,
+            ):
+                headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+            url = str(target)
             redirects += 1
             if response.status_code in (301, 302, 303) and method != "HEAD":
                 # Browsers' (and httpx's) rule: these turn into a GET without a body.
@@ -161,6 +187,15 @@ def send(
     finally:
         if own:
             client.close()
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= MAX_RESPONSE_BYTES:
+            return bytes(body[:MAX_RESPONSE_BYTES])
+    return bytes(body)
 
 
 # Apprise services whose host is the user's choice (the others talk to a fixed cloud API,

@@ -103,3 +103,21 @@ def test_trim_drops_engine_batches_older_than_the_cutoff():
     trim()
     assert list(EventBatch.objects.values_list("created", flat=True)) != [old]
     assert EventBatch.objects.count() == 1
+
+
+def test_trim_drops_the_count_rows_it_empties_and_keeps_the_others_exact():
+    from eventsui.events.models import EventCount, EventResourceCount
+
+    old = store(4, timedelta(days=10))
+    store(3, timedelta(days=1))
+    old_day = Event.objects.get(id=old[0]).occurred
+
+    trim()
+
+    assert not EventCount.objects.filter(bucket__lte=old_day, count__lte=0).exists()
+    assert not EventCount.objects.filter(bucket__lte=old_day).exists(), "emptied rows go"
+    assert not EventResourceCount.objects.filter(count__lte=0).exists()
+    hourly = EventCount.objects.filter(span=3600, event="prefect.flow-run.Completed")
+    assert sum(hourly.values_list("count", flat=True)) == 3
+    flows = EventResourceCount.objects.filter(span=3600, role="flow", resource_id="prefect.flow.1")
+    assert sum(flows.values_list("count", flat=True)) == 3

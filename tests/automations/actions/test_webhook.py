@@ -190,3 +190,49 @@ def test_a_hanging_webhook_holds_an_attempt_no_longer_than_its_timeout(settings)
     assert run.status == ActionRun.FAILED
     assert "did not answer in time" in run.reason
     assert took < 5  # the 1 s timeout, not the target's 30 s
+
+
+def test_credentials_are_not_sent_on_to_another_origin_by_a_redirect(settings):
+    """A webhook's Authorization goes to its own host only; a redirect elsewhere drops it."""
+    from pytest_httpserver import HTTPServer
+
+    from eventsui.lib import outbound
+
+    with HTTPServer(host="127.0.0.1") as first, HTTPServer(host="127.0.0.1") as other:
+        other.expect_request("/landed").respond_with_data("ok")
+        first.expect_request("/hook").respond_with_data(
+            "", status=307, headers={"Location": other.url_for("/landed")}
+        )
+        sent = outbound.send(
+            "POST",
+            first.url_for("/hook"),
+            headers={"Authorization": "Bearer secret", "X-Kept": "yes"},
+            content="{}",
+        )
+        assert sent.response.status_code == 200 and sent.redirects == 1
+        (hook, _), (landed, _) = first.log[0], other.log[0]
+        assert hook.headers.get("Authorization") == "Bearer secret"
+        assert landed.headers.get("Authorization") is None
+        assert landed.headers.get("X-Kept") == "yes"
+
+
+def test_only_the_start_of_a_huge_answer_is_read(httpserver):
+    from eventsui.lib import outbound
+
+    httpserver.expect_request("/big").respond_with_data("x" * (outbound.MAX_RESPONSE_BYTES * 8))
+    sent = outbound.send("GET", httpserver.url_for("/big"))
+    assert sent.response.status_code == 200
+    assert len(sent.response.content) == outbound.MAX_RESPONSE_BYTES
+    assert sent.response.text.startswith("xxx")
+
+
+def test_a_compressed_answer_is_recorded_as_text(httpserver):
+    import gzip
+
+    from eventsui.lib import outbound
+
+    httpserver.expect_request("/gz").respond_with_data(
+        gzip.compress(b'{"accepted": true}'), headers={"Content-Encoding": "gzip"}
+    )
+    sent = outbound.send("GET", httpserver.url_for("/gz"))
+    assert sent.response.text == '{"accepted": true}'

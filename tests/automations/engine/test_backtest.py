@@ -185,3 +185,32 @@ def test_a_backtest_firing_carries_its_whole_event_though_candidates_are_read_wi
     assert firing["triggering_event"]["id"] == second["id"]
     assert firing["triggering_event"]["payload"] == first["payload"]
     assert firing["triggering_event"]["related"] == first.get("related", [])
+
+
+def test_a_backtest_reads_related_resources_when_the_trigger_looks_at_them(api):
+    """Related resources are read only for triggers that need them (most of an event's
+    JSON): a related for_each and a match_related still see them."""
+    deployment = {
+        "prefect.resource.id": "prefect.deployment.d1",
+        "prefect.resource.role": "deployment",
+    }
+    for minute in (10, 12):
+        ingest(
+            make_event(
+                "prefect.flow-run.Failed",
+                resource_id=f"prefect.flow-run.{minute}",
+                occurred=at(minute),
+                related=[deployment],
+            )
+        )
+    by_deployment = {
+        **FAILED_TWICE,
+        "for_each": ["related:deployment:prefect.resource.id"],
+        "match_related": {"prefect.resource.role": "deployment"},
+    }
+    response = api.post(URL, {"trigger": by_deployment, "occurred": window()}, format="json")
+    assert response.status_code == 200, response.content
+    triggered = [f for f in response.json()["firings"] if f["state"] == "Triggered"]
+    assert [f["triggering_labels"] for f in triggered] == [
+        {"related:deployment:prefect.resource.id": "prefect.deployment.d1"}
+    ]
