@@ -415,9 +415,11 @@ class AutomationEvaluator:
         firings: list[Firing] = []
         heap = self._due_heap()
         due: list[tuple[datetime, int, str, str]] = []
+        seen: set[tuple[datetime, int, str, str]] = set()
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
-            if self._expiry(entry[2], entry[3]) == entry[0] and entry not in due:
+            if self._expiry(entry[2], entry[3]) == entry[0] and entry not in seen:
+                seen.add(entry)
                 due.append(entry)
         # In order of expiry, then of the triggers, then of the windows' ends.
         due.sort(key=lambda e: (e[0], e[1], self.buckets[e[2]][e[3]]["end"]))
