@@ -7,7 +7,6 @@ export give (`automations.schemas.describe`); this is for people reading a page.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from automations.schemas.triggers import (
@@ -18,21 +17,7 @@ from automations.schemas.triggers import (
     SequenceTrigger,
     Trigger,
 )
-
-_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-
-
-def duration_words(value: timedelta | None) -> str:
-    """`timedelta(hours=1, minutes=30)` -> "1 hour 30 minutes"."""
-    seconds = int((value or timedelta(0)).total_seconds())
-    if seconds <= 0:
-        return "0 seconds"
-    parts = []
-    for word, size in _UNITS:
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {word}{'s' if count != 1 else ''}")
-    return " ".join(parts[:2])
+from eventsui.lib.times import duration_words
 
 
 def _events(names: list[str]) -> str:

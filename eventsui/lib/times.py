@@ -9,7 +9,7 @@ Every wire format and JSON endpoint of this project writes times through it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def prefect_datetime(value: datetime) -> str:
@@ -26,3 +26,22 @@ def prefect_datetime(value: datetime) -> str:
 def exact_time(value: datetime) -> str:
     """For people: `2026-12-01 10:55:00.250 UTC` (milliseconds, always shown)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def duration_words(value: timedelta | float | None, most: int | None = None) -> str:
+    """For people: `timedelta(hours=1, minutes=30)` -> "1 hour 30 minutes"; with `most`, only
+    the largest `most` units (a timeline's "2 hours 5 minutes", not its seconds)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    seconds = int(round(value or 0))
+    if seconds <= 0:
+        return "0 seconds"
+    parts = []
+    for word, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {word}{'s' if count != 1 else ''}")
+    return " ".join(parts[:most])

@@ -16,23 +16,12 @@ from django.views.decorators.http import require_GET
 from eventsui.events import resource_queries, schemas
 from eventsui.events.web import rows as feed_rows
 from eventsui.events.web.feed_query import encode
-from eventsui.lib.times import exact_time, prefect_datetime
+from eventsui.lib.times import duration_words, exact_time, prefect_datetime
 
 
 def resource_url(resource_id: str) -> str:
     """The resource page of `resource_id` (ids hold any character: it is a query parameter)."""
     return reverse("resource") + "?" + urlencode({"id": resource_id})
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 @login_required
@@ -65,7 +54,7 @@ def resource_detail(request: HttpRequest) -> HttpResponse:
                     "tone": segment.tone,
                     "start": exact_time(segment.start),
                     "start_iso": prefect_datetime(segment.start),
-                    "duration": _duration(span) if segment.end or not terminal else "",
+                    "duration": duration_words(span, most=2) if segment.end or not terminal else "",
                     "ongoing": segment.end is None and not terminal,
                     "left": min(
                         100 * (segment.start - first).total_seconds() / total.total_seconds(),
